@@ -1,0 +1,162 @@
+//! The command line (clap derive). Each flag is defined once here; `--help` is generated
+//! from these doc comments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::sink::config::SinkFlags;
+use crate::source::SourceOptions;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "retrace",
+    version,
+    about = "Rebuild OpenTelemetry traces from what data pipelines leave behind",
+    long_about = "Rebuild OpenTelemetry traces from what data pipelines leave behind.\n\n\
+        retrace reads pipeline artifacts (dbt run_results.json / sources.json), rebuilds \
+        spans with their real start and end times, parents them under the caller's W3C \
+        traceparent, and delivers them over OTLP before it exits.\n\n\
+        Exit codes: 0 all converted and delivered; 1 some input could not be converted \
+        (the rest was delivered); 2 usage error; 3 delivery failed."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Convert dbt artifacts: run_results.json, sources.json, or a target/ directory.
+    #[command(
+        long_about = "Convert dbt artifacts into one trace per dbt invocation.\n\n\
+        PATH may be a run_results.json or sources.json file, a directory (walked for both; \
+        manifest.json beside an artifact enriches it), or a glob. Without PATH: \
+        $DBT_TARGET_PATH, else ./target.\n\n\
+        After `dbt build`:  dbt build; rc=$?; retrace dbt target/; exit $rc"
+    )]
+    Dbt(DbtArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DbtArgs {
+    /// Artifact files, directories or globs [default: $DBT_TARGET_PATH or ./target]
+    pub paths: Vec<PathBuf>,
+
+    /// manifest.json to enrich every artifact with (default: the one beside each artifact)
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+
+    /// Export compiled SQL as db.query.text (off by default: SQL may hold sensitive literals)
+    #[arg(long)]
+    pub include_sql: bool,
+
+    /// Add a child span per timing phase (compile, execute) inside each node span
+    #[arg(long)]
+    pub phase_spans: bool,
+
+    #[command(flatten)]
+    pub export: ExportArgs,
+}
+
+impl DbtArgs {
+    pub fn source_options(&self) -> SourceOptions {
+        SourceOptions {
+            include_sql: self.include_sql,
+            phase_spans: self.phase_spans,
+            manifest: self.manifest.clone(),
+        }
+    }
+}
+
+/// Options shared by every verb that sends spans.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ExportArgs {
+    /// Parent context, W3C traceparent (00-<trace-id>-<span-id>-<flags>) [env: TRACEPARENT]
+    #[arg(long, value_name = "TRACEPARENT", help_heading = "Trace context")]
+    pub traceparent: Option<String>,
+
+    /// W3C tracestate to go with --traceparent [env: TRACESTATE]
+    #[arg(long, value_name = "TRACESTATE", help_heading = "Trace context")]
+    pub tracestate: Option<String>,
+
+    /// Print each run's root traceparent on stdout (to parent later work under it)
+    #[arg(long, help_heading = "Trace context")]
+    pub print_traceparent: bool,
+
+    /// OTLP endpoint: http(s)://host:4317 (gRPC) or http(s)://host:4318[/v1/traces] (HTTP)
+    /// [env: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT]
+    #[arg(long, value_name = "URL", help_heading = "Export")]
+    pub endpoint: Option<String>,
+
+    /// grpc, http/protobuf or http/json [env: OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL;
+    /// default: inferred from the endpoint, else http/protobuf]
+    #[arg(long, value_name = "PROTOCOL", help_heading = "Export")]
+    pub protocol: Option<String>,
+
+    /// Header sent with every export, KEY=VALUE, repeatable; ${VAR} is expanded; values are
+    /// never printed [env: OTEL_EXPORTER_OTLP_(TRACES_)HEADERS]
+    #[arg(long = "header", value_name = "KEY=VALUE", help_heading = "Export")]
+    pub headers: Vec<String>,
+
+    /// Export deadline including retries, e.g. 500ms, 10s [env: OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT
+    /// in milliseconds; default: 10s]
+    #[arg(long, value_name = "DURATION", help_heading = "Export")]
+    pub timeout: Option<String>,
+
+    /// Use plaintext for an endpoint given without scheme [env: OTEL_EXPORTER_OTLP_(TRACES_)INSECURE]
+    #[arg(long, help_heading = "Export")]
+    pub insecure: bool,
+
+    /// PEM file of the CA that signed the collector's certificate
+    /// [env: OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE]
+    #[arg(long, value_name = "FILE", help_heading = "Export")]
+    pub certificate: Option<PathBuf>,
+
+    /// otlp, file (needs --output), console (a readable tree on stdout) or none
+    /// [env: OTEL_TRACES_EXPORTER; default: otlp]
+    #[arg(long, value_name = "EXPORTER", help_heading = "Export")]
+    pub exporter: Option<String>,
+
+    /// Write OTLP/JSON lines (the Collector's file format) to FILE instead of sending; - = stdout
+    #[arg(long, short = 'o', value_name = "FILE", help_heading = "Export")]
+    pub output: Option<PathBuf>,
+
+    /// Spans per export request [default: 512]
+    #[arg(long, value_name = "N", help_heading = "Export")]
+    pub chunk_size: Option<usize>,
+
+    /// Convert and say what would be sent, without sending
+    #[arg(long, help_heading = "Export")]
+    pub dry_run: bool,
+
+    /// service.name of the resource [env: OTEL_SERVICE_NAME; default: the system, e.g. dbt]
+    #[arg(long, value_name = "NAME", help_heading = "Resource")]
+    pub service_name: Option<String>,
+
+    /// Resource attribute KEY=VALUE, repeatable [env: OTEL_RESOURCE_ATTRIBUTES]
+    #[arg(long = "resource", value_name = "KEY=VALUE", help_heading = "Resource")]
+    pub resource: Vec<String>,
+
+    /// Print nothing but errors
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+impl ExportArgs {
+    pub fn sink_flags(&self) -> SinkFlags {
+        SinkFlags {
+            endpoint: self.endpoint.clone(),
+            protocol: self.protocol.clone(),
+            headers: self.headers.clone(),
+            timeout: self.timeout.clone(),
+            insecure: self.insecure,
+            certificate: self.certificate.clone(),
+            exporter: self.exporter.clone(),
+            output: self.output.clone(),
+            service_name: self.service_name.clone(),
+            resource: self.resource.clone(),
+            chunk_size: self.chunk_size,
+        }
+    }
+}

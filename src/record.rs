@@ -1,0 +1,233 @@
+//! The neutral record model: every source produces it, the runner writes it, `trace/` consumes
+//! only it. Nothing format-specific lives here.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+/// UTC nanoseconds since the Unix epoch.
+pub type Nanos = i64;
+
+/// Attribute keys are mostly static strings (see `trace::semconv`); a few are built per key
+/// (e.g. `dbt.env.<NAME>`).
+pub type AttrKey = Cow<'static, str>;
+
+/// A value of an attribute. Non-finite floats are turned into strings before export.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AttrValue {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    StrList(Vec<String>),
+}
+
+impl From<&str> for AttrValue {
+    fn from(v: &str) -> Self {
+        AttrValue::Str(v.to_owned())
+    }
+}
+impl From<String> for AttrValue {
+    fn from(v: String) -> Self {
+        AttrValue::Str(v)
+    }
+}
+impl From<i64> for AttrValue {
+    fn from(v: i64) -> Self {
+        AttrValue::Int(v)
+    }
+}
+impl From<f64> for AttrValue {
+    fn from(v: f64) -> Self {
+        AttrValue::Float(v)
+    }
+}
+impl From<bool> for AttrValue {
+    fn from(v: bool) -> Self {
+        AttrValue::Bool(v)
+    }
+}
+impl From<Vec<String>> for AttrValue {
+    fn from(v: Vec<String>) -> Self {
+        AttrValue::StrList(v)
+    }
+}
+
+/// Ordered attribute list; order is kept so output is stable.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Attributes(pub Vec<(AttrKey, AttrValue)>);
+
+impl Attributes {
+    pub fn put(&mut self, key: impl Into<AttrKey>, value: impl Into<AttrValue>) {
+        self.0.push((key.into(), value.into()));
+    }
+    /// Adds the attribute only when a value is present.
+    pub fn put_opt<V: Into<AttrValue>>(&mut self, key: impl Into<AttrKey>, value: Option<V>) {
+        if let Some(v) = value {
+            self.put(key, v);
+        }
+    }
+    pub fn get(&self, key: &str) -> Option<&AttrValue> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &(AttrKey, AttrValue)> {
+        self.0.iter()
+    }
+}
+
+/// The CI/CD semantic-convention result values (`cicd.pipeline.result`,
+/// `cicd.pipeline.task.run.result`), plus `Unknown` for statuses we do not recognise: those
+/// are kept verbatim in the system's own status attribute and get no result value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Success,
+    Failure,
+    Error,
+    Timeout,
+    Cancellation,
+    Skip,
+    Unknown,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> Option<&'static str> {
+        Some(match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Error => "error",
+            Outcome::Timeout => "timeout",
+            Outcome::Cancellation => "cancellation",
+            Outcome::Skip => "skip",
+            Outcome::Unknown => return None,
+        })
+    }
+    /// failure, error and timeout are errors in the span status.
+    pub fn is_error(self) -> bool {
+        matches!(self, Outcome::Failure | Outcome::Error | Outcome::Timeout)
+    }
+    /// How bad an outcome is, to roll steps up into a run result.
+    pub fn severity(self) -> u8 {
+        match self {
+            Outcome::Success | Outcome::Skip | Outcome::Unknown => 0,
+            Outcome::Cancellation => 1,
+            Outcome::Failure => 2,
+            Outcome::Timeout => 3,
+            Outcome::Error => 4,
+        }
+    }
+}
+
+/// Where a step's times came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeSource {
+    /// Read from the artifact.
+    #[default]
+    Recorded,
+    /// Placed by retrace because the artifact recorded none (see `trace::build`).
+    Derived,
+}
+
+/// A W3C trace context found in an artifact (still unparsed text: `trace::context` validates it).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParentText {
+    pub traceparent: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
+    /// Where it was found, for error messages (e.g. `metadata.env.TRACEPARENT`).
+    pub origin: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub time: Nanos,
+    pub name: String,
+    #[serde(default)]
+    pub attributes: Attributes,
+}
+
+/// One execution of a pipeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// dbt | airflow | dagu | dotflow | retrace
+    pub system: String,
+    /// The system's own id of this run (dbt invocation_id, Airflow run_id …).
+    pub run_id: String,
+    /// The root span's name (e.g. `dbt build`).
+    pub name: String,
+    /// The pipeline's name (`cicd.pipeline.name`).
+    pub pipeline_name: String,
+    pub start: Option<Nanos>,
+    pub end: Option<Nanos>,
+    pub outcome: Outcome,
+    /// Status message for the root span when the run failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentText>,
+    /// A 16-byte id the system itself uses as trace id (a dbt invocation_id is a UUID); used
+    /// when no parent context is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native_trace_id: Option<[u8; 16]>,
+    #[serde(default)]
+    pub attributes: Attributes,
+    #[serde(default)]
+    pub steps: Vec<Step>,
+}
+
+/// One unit of work in a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// Unique within the run (dbt unique_id, Airflow task_id[map_index], Dagu step name).
+    pub id: String,
+    /// The span name.
+    pub name: String,
+    /// Another step's id (attempts under a task, phases of a node); None = under the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    pub attempt: u32,
+    pub start: Option<Nanos>,
+    pub end: Option<Nanos>,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `error.type` when the step failed; None = derived from the outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+    #[serde(default)]
+    pub attributes: Attributes,
+    #[serde(default)]
+    pub events: Vec<Event>,
+    /// Ids of other steps of the same run this one depends on (become span links).
+    #[serde(default)]
+    pub links: Vec<String>,
+    #[serde(default)]
+    pub time_source: TimeSource,
+}
+
+impl Step {
+    /// A step with the given id and span name, no times yet, outcome unknown.
+    pub fn new(id: impl Into<String>, name: impl Into<String>) -> Step {
+        Step {
+            id: id.into(),
+            name: name.into(),
+            parent: None,
+            attempt: 1,
+            start: None,
+            end: None,
+            outcome: Outcome::Unknown,
+            exit_code: None,
+            message: None,
+            error_type: None,
+            attributes: Attributes::default(),
+            events: Vec::new(),
+            links: Vec::new(),
+            time_source: TimeSource::Recorded,
+        }
+    }
+}

@@ -1,0 +1,699 @@
+//! Flags + OTEL_* environment → one resolved sink configuration.
+//! Precedence (DESIGN §6): flag > `OTEL_EXPORTER_OTLP_TRACES_*` > `OTEL_EXPORTER_OTLP_*` >
+//! default. The environment is read once, into `EnvSnapshot`, so resolution is a pure
+//! function that tests can drive.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::sink::SinkError;
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_CHUNK: usize = 512;
+const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
+const DEFAULT_HTTP_ENDPOINT: &str = "http://localhost:4318/v1/traces";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Grpc,
+    HttpProtobuf,
+    HttpJson,
+}
+
+impl Protocol {
+    pub fn parse(text: &str) -> Option<Protocol> {
+        match text.trim() {
+            "grpc" => Some(Protocol::Grpc),
+            "http/protobuf" => Some(Protocol::HttpProtobuf),
+            "http/json" => Some(Protocol::HttpJson),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf => "http/protobuf",
+            Protocol::HttpJson => "http/json",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExporterKind {
+    Otlp,
+    File,
+    Console,
+    None,
+}
+
+impl ExporterKind {
+    pub fn parse(text: &str) -> Option<ExporterKind> {
+        match text.trim() {
+            "otlp" => Some(ExporterKind::Otlp),
+            "file" => Some(ExporterKind::File),
+            "console" => Some(ExporterKind::Console),
+            "none" => Some(ExporterKind::None),
+            _ => None,
+        }
+    }
+}
+
+/// The OTEL_* variables that matter, read once at start-up.
+#[derive(Clone, Debug, Default)]
+pub struct EnvSnapshot(pub BTreeMap<String, String>);
+
+/// Variables the OTLP exporter crate would also read on its own; retrace resolves them
+/// itself and removes them from its environment so the crate cannot merge them a second time
+/// (it lets env headers override builder headers, which would break flag precedence).
+const EXPORTER_VARS: &[&str] = &[
+    "ENDPOINT",
+    "HEADERS",
+    "PROTOCOL",
+    "TIMEOUT",
+    "INSECURE",
+    "CERTIFICATE",
+    "COMPRESSION",
+    "CLIENT_KEY",
+    "CLIENT_CERTIFICATE",
+];
+
+impl EnvSnapshot {
+    /// Reads the OTEL_* variables and removes the exporter ones from this process's
+    /// environment. Call once, at start-up, before any thread exists.
+    pub fn take() -> EnvSnapshot {
+        let vars: BTreeMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, _)| k.starts_with("OTEL_"))
+            .collect();
+        for suffix in EXPORTER_VARS {
+            for prefix in ["OTEL_EXPORTER_OTLP_", "OTEL_EXPORTER_OTLP_TRACES_"] {
+                std::env::remove_var(format!("{prefix}{suffix}"));
+            }
+        }
+        EnvSnapshot(vars)
+    }
+
+    fn get(&self, name: &str) -> Option<(&str, String)> {
+        self.0
+            .get_key_value(name)
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(k, v)| (k.as_str(), v.clone()))
+    }
+
+    /// `OTEL_EXPORTER_OTLP_TRACES_<X>`, else `OTEL_EXPORTER_OTLP_<X>`, with the variable's name.
+    fn exporter_var(&self, suffix: &str) -> Option<(String, String)> {
+        self.get(&format!("OTEL_EXPORTER_OTLP_TRACES_{suffix}"))
+            .or_else(|| self.get(&format!("OTEL_EXPORTER_OTLP_{suffix}")))
+            .map(|(k, v)| (k.to_owned(), v))
+    }
+}
+
+/// Command-line values for the sink (all optional; None = not given).
+#[derive(Clone, Debug, Default)]
+pub struct SinkFlags {
+    pub endpoint: Option<String>,
+    pub protocol: Option<String>,
+    pub headers: Vec<String>,
+    pub timeout: Option<String>,
+    pub insecure: bool,
+    pub certificate: Option<PathBuf>,
+    pub exporter: Option<String>,
+    pub output: Option<PathBuf>,
+    pub service_name: Option<String>,
+    pub resource: Vec<String>,
+    pub chunk_size: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    Gzip,
+}
+
+/// Everything a sink needs, resolved. `Debug` never shows header values.
+#[derive(Clone)]
+pub struct SinkConfig {
+    pub exporter: ExporterKind,
+    pub endpoint: String,
+    /// Where the endpoint came from (`--endpoint`, an env var name, or `default`).
+    pub endpoint_origin: String,
+    pub protocol: Protocol,
+    pub headers: Vec<(String, String)>,
+    pub timeout: Duration,
+    pub certificate: Option<PathBuf>,
+    pub compression: Option<Compression>,
+    pub output: Option<PathBuf>,
+    pub service_name: Option<String>,
+    pub resource: Vec<(String, String)>,
+    pub chunk_size: usize,
+}
+
+impl fmt::Debug for SinkConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SinkConfig")
+            .field("exporter", &self.exporter)
+            .field("endpoint", &redact_url(&self.endpoint))
+            .field("protocol", &self.protocol)
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(k, _)| format!("{k}=<redacted>"))
+                    .collect::<Vec<_>>(),
+            )
+            .field("timeout", &self.timeout)
+            .field("output", &self.output)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SinkConfig {
+    /// The endpoint as it may be shown to a user: without userinfo.
+    pub fn endpoint_display(&self) -> String {
+        redact_url(&self.endpoint)
+    }
+}
+
+/// Removes `user:password@` from a URL so it can be printed.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (Some(s), r),
+        None => (None, url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let host = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("<redacted>@{host}"),
+        None => authority.to_owned(),
+    };
+    match scheme {
+        Some(s) => format!("{s}://{host}{tail}"),
+        None => format!("{host}{tail}"),
+    }
+}
+
+/// `500ms`, `10s`, `2m`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let t = text.trim();
+    let (number, unit) = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((t, ""), |i| t.split_at(i));
+    let n: f64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        _ => return None,
+    };
+    (seconds.is_finite() && seconds > 0.0 && seconds < 86_400.0)
+        .then(|| Duration::from_secs_f64(seconds))
+}
+
+fn truthy(v: &str) -> bool {
+    matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes")
+}
+
+/// `${VAR}` → the variable's value (empty if unset), so secrets need not sit in CI config.
+fn expand_vars(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start + 2..].find('}') else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        out.push_str(&lookup(&rest[start + 2..start + 2 + len]).unwrap_or_default());
+        rest = &rest[start + 2 + len + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Percent-decoding for W3C Baggage-style lists (OTEL_EXPORTER_OTLP_HEADERS,
+/// OTEL_RESOURCE_ATTRIBUTES).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let digits = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(b) = digits.and_then(|d| u8::from_str_radix(d, 16).ok()) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `k1=v1,k2=v2` (values percent-decoded). Entries without `=` are reported by key only.
+fn parse_list(text: &str, origin: &str) -> Result<Vec<(String, String)>, SinkError> {
+    text.split(',')
+        .filter(|item| !item.trim().is_empty())
+        .map(|item| match item.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                Ok((k.trim().to_owned(), percent_decode(v.trim())))
+            }
+            _ => Err(SinkError::Config(format!(
+                "{origin}: entry without key=value"
+            ))),
+        })
+        .collect()
+}
+
+fn parse_pair(text: &str, flag: &str) -> Result<(String, String), SinkError> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        // Never echo the value: it may be a secret.
+        _ => Err(SinkError::Config(format!("{flag} expects KEY=VALUE"))),
+    }
+}
+
+fn merge(into: &mut Vec<(String, String)>, pairs: Vec<(String, String)>, case_insensitive: bool) {
+    for (k, v) in pairs {
+        let same = |existing: &String| {
+            if case_insensitive {
+                existing.eq_ignore_ascii_case(&k)
+            } else {
+                *existing == k
+            }
+        };
+        match into.iter_mut().find(|(e, _)| same(e)) {
+            Some(slot) => slot.1 = v,
+            None => into.push((k, v)),
+        }
+    }
+}
+
+fn is_loopback_host(authority: &str) -> bool {
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.split_once(']'))
+        .map_or_else(
+            || host.rsplit_once(':').map_or(host, |(h, _)| h),
+            |(h, _)| h,
+        );
+    matches!(host, "localhost" | "127.0.0.1" | "::1") || host.starts_with("127.")
+}
+
+/// Port of a URL's authority, if written.
+fn port_of(url: &str) -> Option<u16> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let port = authority.rsplit_once(':')?.1;
+    port.trim_end_matches(']').parse().ok()
+}
+
+fn path_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.find('/').map_or("", |i| &rest[i..])
+}
+
+pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkError> {
+    let env_lookup = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .or_else(|| env.0.get(name).cloned())
+    };
+
+    let exporter = match (&flags.exporter, env.get("OTEL_TRACES_EXPORTER")) {
+        (Some(e), _) => ExporterKind::parse(e).ok_or_else(|| {
+            SinkError::Config(format!(
+                "--exporter {e:?}: expected otlp, file, console or none"
+            ))
+        })?,
+        (None, _) if flags.output.is_some() => ExporterKind::File,
+        (None, Some((_, e))) => ExporterKind::parse(&e)
+            .filter(|k| *k != ExporterKind::File)
+            .ok_or_else(|| {
+                SinkError::Config(format!(
+                    "OTEL_TRACES_EXPORTER {e:?}: expected otlp, console or none"
+                ))
+            })?,
+        (None, None) => ExporterKind::Otlp,
+    };
+    if exporter == ExporterKind::File && flags.output.is_none() {
+        return Err(SinkError::Config(
+            "--exporter file needs --output FILE".into(),
+        ));
+    }
+
+    let explicit_protocol = match (&flags.protocol, env.exporter_var("PROTOCOL")) {
+        (Some(p), _) => Some(Protocol::parse(p).ok_or_else(|| {
+            SinkError::Config(format!(
+                "--protocol {p:?}: expected grpc, http/protobuf or http/json"
+            ))
+        })?),
+        (None, Some((name, p))) => Some(Protocol::parse(&p).ok_or_else(|| {
+            SinkError::Config(format!(
+                "{name} {p:?}: expected grpc, http/protobuf or http/json"
+            ))
+        })?),
+        (None, None) => None,
+    };
+
+    // The generic variable is a base URL (HTTP appends /v1/traces); the signal one is verbatim.
+    let (raw_endpoint, origin, is_base) = if let Some(e) = &flags.endpoint {
+        (Some(e.clone()), "--endpoint".to_owned(), false)
+    } else if let Some((k, v)) = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+        (Some(v), k.to_owned(), false)
+    } else if let Some((k, v)) = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        (Some(v), k.to_owned(), true)
+    } else {
+        (None, "default".to_owned(), false)
+    };
+    let insecure = flags.insecure
+        || env
+            .exporter_var("INSECURE")
+            .is_some_and(|(_, v)| truthy(&v));
+
+    let protocol = explicit_protocol.unwrap_or_else(|| match &raw_endpoint {
+        Some(e)
+            if path_of(e).trim_end_matches('/').ends_with("/v1/traces")
+                || port_of(e) == Some(4318) =>
+        {
+            Protocol::HttpProtobuf
+        }
+        Some(_) => Protocol::Grpc,
+        None => Protocol::HttpProtobuf,
+    });
+    let endpoint = match raw_endpoint {
+        None if protocol == Protocol::Grpc => DEFAULT_GRPC_ENDPOINT.to_owned(),
+        None => DEFAULT_HTTP_ENDPOINT.to_owned(),
+        Some(e) => {
+            let e = e.trim().to_owned();
+            let with_scheme = if e.contains("://") {
+                e
+            } else {
+                let authority = &e[..e.find('/').unwrap_or(e.len())];
+                let scheme = if insecure || is_loopback_host(authority) {
+                    "http"
+                } else {
+                    "https"
+                };
+                format!("{scheme}://{e}")
+            };
+            let path = path_of(&with_scheme);
+            if protocol != Protocol::Grpc && (is_base || path.is_empty() || path == "/") {
+                format!("{}/v1/traces", with_scheme.trim_end_matches('/'))
+            } else {
+                with_scheme
+            }
+        }
+    };
+    if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
+        return Err(SinkError::Config(format!(
+            "endpoint {} (from {origin}) must use http:// or https://",
+            redact_url(&endpoint)
+        )));
+    }
+
+    let mut headers = Vec::new();
+    if let Some((name, text)) = env.exporter_var("HEADERS") {
+        merge(&mut headers, parse_list(&text, &name)?, true);
+    }
+    let flag_headers = flags
+        .headers
+        .iter()
+        .map(|h| parse_pair(h, "--header"))
+        .collect::<Result<Vec<_>, _>>()?;
+    merge(&mut headers, flag_headers, true);
+    for (_, v) in &mut headers {
+        *v = expand_vars(v, &env_lookup);
+    }
+
+    let timeout = match (&flags.timeout, env.exporter_var("TIMEOUT")) {
+        (Some(t), _) => parse_duration(t).ok_or_else(|| {
+            SinkError::Config(format!("--timeout {t:?}: expected e.g. 500ms, 10s, 2m"))
+        })?,
+        // The spec says milliseconds (otel-cli reads seconds; we follow the spec).
+        (None, Some((name, ms))) => ms
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis)
+            .ok_or_else(|| SinkError::Config(format!("{name} {ms:?}: expected milliseconds")))?,
+        (None, None) => DEFAULT_TIMEOUT,
+    };
+
+    let compression = match env.exporter_var("COMPRESSION") {
+        Some((_, c)) if c.trim() == "gzip" => Some(Compression::Gzip),
+        Some((_, c)) if c.trim() == "none" => None,
+        Some((name, c)) => {
+            return Err(SinkError::Config(format!(
+                "{name} {c:?}: expected gzip or none"
+            )))
+        }
+        None => None,
+    };
+    let certificate = flags.certificate.clone().or_else(|| {
+        env.exporter_var("CERTIFICATE")
+            .map(|(_, v)| PathBuf::from(v))
+    });
+
+    let mut resource = Vec::new();
+    if let Some((name, text)) = env.get("OTEL_RESOURCE_ATTRIBUTES") {
+        merge(&mut resource, parse_list(&text, name)?, false);
+    }
+    let flag_resource = flags
+        .resource
+        .iter()
+        .map(|r| parse_pair(r, "--resource"))
+        .collect::<Result<Vec<_>, _>>()?;
+    merge(&mut resource, flag_resource, false);
+    let service_name = flags
+        .service_name
+        .clone()
+        .or_else(|| env.get("OTEL_SERVICE_NAME").map(|(_, v)| v))
+        .or_else(|| {
+            resource
+                .iter()
+                .find(|(k, _)| k == "service.name")
+                .map(|(_, v)| v.clone())
+        });
+    resource.retain(|(k, _)| k != "service.name");
+
+    let chunk_size = flags.chunk_size.unwrap_or(DEFAULT_CHUNK);
+    if chunk_size == 0 {
+        return Err(SinkError::Config("--chunk-size must be at least 1".into()));
+    }
+    Ok(SinkConfig {
+        exporter,
+        endpoint,
+        endpoint_origin: origin,
+        protocol,
+        headers,
+        timeout,
+        certificate,
+        compression,
+        output: flags.output.clone(),
+        service_name,
+        resource,
+        chunk_size,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> EnvSnapshot {
+        EnvSnapshot(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn protocol_is_inferred_from_the_endpoint() {
+        let r = |e: &str| {
+            resolve(
+                &SinkFlags {
+                    endpoint: Some(e.into()),
+                    ..Default::default()
+                },
+                &env(&[]),
+            )
+            .unwrap()
+        };
+        assert_eq!(r("http://c:4318").protocol, Protocol::HttpProtobuf);
+        assert_eq!(r("http://c:4318").endpoint, "http://c:4318/v1/traces");
+        assert_eq!(
+            r("https://c/otlp/v1/traces").protocol,
+            Protocol::HttpProtobuf
+        );
+        assert_eq!(r("http://c:4317").protocol, Protocol::Grpc);
+        assert_eq!(r("localhost:4317").endpoint, "http://localhost:4317");
+        assert_eq!(
+            r("collector.example:4317").endpoint,
+            "https://collector.example:4317"
+        );
+    }
+
+    #[test]
+    fn flag_beats_signal_env_beats_generic_env() {
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://generic:4318"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+        ]);
+        let c = resolve(&SinkFlags::default(), &e).unwrap();
+        assert_eq!(c.endpoint, "http://generic:4318/v1/traces");
+        assert_eq!(c.endpoint_origin, "OTEL_EXPORTER_OTLP_ENDPOINT");
+        assert_eq!(c.protocol, Protocol::HttpProtobuf);
+        assert_eq!(c.timeout, Duration::from_millis(2500));
+        let c = resolve(
+            &SinkFlags {
+                protocol: Some("grpc".into()),
+                endpoint: Some("http://x:4317".into()),
+                timeout: Some("500ms".into()),
+                ..Default::default()
+            },
+            &e,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.protocol, c.endpoint.as_str(), c.timeout),
+            (Protocol::Grpc, "http://x:4317", Duration::from_millis(500))
+        );
+        let e = env(&[(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://signal:9999/custom",
+        )]);
+        let c = resolve(
+            &SinkFlags {
+                protocol: Some("http/json".into()),
+                ..Default::default()
+            },
+            &e,
+        )
+        .unwrap();
+        assert_eq!(c.endpoint, "http://signal:9999/custom");
+    }
+
+    #[test]
+    fn headers_merge_expand_and_never_show() {
+        std::env::set_var("RETRACE_TEST_CANARY_TOKEN", "s3cr3t-canary");
+        let e = env(&[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "x-team=data%20eng,authorization=Basic env",
+        )]);
+        let flags = SinkFlags {
+            headers: vec!["Authorization=Bearer ${RETRACE_TEST_CANARY_TOKEN}".into()],
+            ..Default::default()
+        };
+        let c = resolve(&flags, &e).unwrap();
+        assert_eq!(
+            c.headers,
+            vec![
+                ("x-team".into(), "data eng".into()),
+                ("authorization".into(), "Bearer s3cr3t-canary".into())
+            ]
+        );
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        let err = resolve(
+            &SinkFlags {
+                headers: vec!["s3cr3t-canary".into()],
+                ..Default::default()
+            },
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert!(!err.to_string().contains("s3cr3t"));
+    }
+
+    #[test]
+    fn resource_and_service_name() {
+        let e = env(&[(
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "service.name=from-res,deployment.environment=prod",
+        )]);
+        let c = resolve(
+            &SinkFlags {
+                resource: vec!["team=data".into()],
+                ..Default::default()
+            },
+            &e,
+        )
+        .unwrap();
+        assert_eq!(c.service_name.as_deref(), Some("from-res"));
+        assert_eq!(
+            c.resource,
+            vec![
+                ("deployment.environment".into(), "prod".into()),
+                ("team".into(), "data".into())
+            ]
+        );
+        let e = env(&[
+            ("OTEL_SERVICE_NAME", "svc"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-res"),
+        ]);
+        assert_eq!(
+            resolve(&SinkFlags::default(), &e)
+                .unwrap()
+                .service_name
+                .as_deref(),
+            Some("svc")
+        );
+    }
+
+    #[test]
+    fn exporter_choice() {
+        let c = resolve(
+            &SinkFlags {
+                output: Some("x.jsonl".into()),
+                ..Default::default()
+            },
+            &env(&[]),
+        )
+        .unwrap();
+        assert_eq!(c.exporter, ExporterKind::File);
+        let c = resolve(
+            &SinkFlags::default(),
+            &env(&[("OTEL_TRACES_EXPORTER", "none")]),
+        )
+        .unwrap();
+        assert_eq!(c.exporter, ExporterKind::None);
+        assert!(resolve(
+            &SinkFlags {
+                exporter: Some("file".into()),
+                ..Default::default()
+            },
+            &env(&[])
+        )
+        .is_err());
+        assert!(resolve(
+            &SinkFlags::default(),
+            &env(&[("OTEL_TRACES_EXPORTER", "zipkin")])
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn durations_and_urls() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("0s"), None);
+        assert_eq!(
+            redact_url("https://user:pw@host:4318/v1/traces"),
+            "https://<redacted>@host:4318/v1/traces"
+        );
+        assert_eq!(redact_url("http://host:4317"), "http://host:4317");
+        assert_eq!(port_of("http://[::1]:4318/v1/traces"), Some(4318));
+    }
+}

@@ -1,0 +1,68 @@
+//! Spans → somewhere: OTLP (gRPC, HTTP/protobuf, HTTP/JSON), OTLP/JSON lines files, a
+//! readable console tree, or nowhere. Every export result is checked; nothing goes through
+//! the SDK's BatchSpanProcessor (it hides failures, see DESIGN §6).
+
+pub mod config;
+pub mod console;
+pub mod file;
+pub mod otlp;
+
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::Resource;
+
+use crate::trace::build::BuiltRun;
+use config::{ExporterKind, SinkConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// Bad flags or environment: a usage error.
+    #[error("{0}")]
+    Config(String),
+    /// Spans could not be delivered.
+    #[error("{0}")]
+    Delivery(String),
+}
+
+/// Where spans go. `send` delivers one run (in chunks) and reports how many spans went out.
+pub trait Sink {
+    fn send(&mut self, run: &BuiltRun, resource: &Resource) -> Result<usize, SinkError>;
+    /// Flushes whatever is buffered; called once after the last run.
+    fn finish(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// Discards spans (`--exporter none`), still counting them.
+pub struct NoneSink;
+
+impl Sink for NoneSink {
+    fn send(&mut self, run: &BuiltRun, _: &Resource) -> Result<usize, SinkError> {
+        Ok(run.spans.len())
+    }
+}
+
+pub fn open(config: &SinkConfig) -> Result<Box<dyn Sink>, SinkError> {
+    Ok(match config.exporter {
+        ExporterKind::Otlp => Box::new(otlp::OtlpSink::new(config)?),
+        ExporterKind::File => Box::new(file::FileSink::create(config)?),
+        ExporterKind::Console => Box::new(console::ConsoleSink::stdout()),
+        ExporterKind::None => Box::new(NoneSink),
+    })
+}
+
+/// The resource of a run: `service.name` (flag/env, else the system's own name) plus the
+/// configured resource attributes.
+pub fn resource_for(system: &str, config: &SinkConfig) -> Resource {
+    let service = config
+        .service_name
+        .clone()
+        .unwrap_or_else(|| system.to_owned());
+    let mut attrs = vec![KeyValue::new("service.name", service)];
+    attrs.extend(
+        config
+            .resource
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+    );
+    Resource::builder_empty().with_attributes(attrs).build()
+}

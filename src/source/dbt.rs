@@ -1,0 +1,948 @@
+//! dbt artifacts: `run_results.json` (schema v1–v6: dbt 0.19 → 1.12 and Fusion),
+//! `sources.json` (freshness, v1–v3), enriched from `manifest.json` when it sits beside the
+//! artifact or is given with `--manifest`.
+//!
+//! Time: every dbt timestamp is UTC. Core writes `Z` with 0 or 6 fractional digits, Fusion
+//! 0/3/6/9, tz-aware values `+00:00`; the structured log writes naive UTC. All are read
+//! exactly to the nanosecond. Node span = earliest `timing[].started_at` → latest
+//! `completed_at`; nodes with empty timing (skipped, errored before dbt 1.6) get no time
+//! here and are placed by `trace::timeline` (marked derived). Run span =
+//! `metadata.invocation_started_at` (dbt ≥ 1.10) else `generated_at − elapsed_time`, to
+//! `generated_at`.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use crate::record::{
+    AttrKey, Attributes, Event, Nanos, Outcome, ParentText, Run, Step, TimeSource,
+};
+use crate::source::time::{parse_utc, seconds_to_nanos};
+use crate::source::{read_file, Source, SourceError, SourceOptions};
+use crate::trace::ids::uuid_bytes;
+use crate::trace::semconv as sc;
+
+pub struct Dbt;
+
+const RUN_RESULTS: &str = "run_results.json";
+const SOURCES: &str = "sources.json";
+const MANIFEST: &str = "manifest.json";
+/// Highest schema major per artifact kind that retrace knows.
+const MAX_RUN_RESULTS_VERSION: u32 = 6;
+const MAX_SOURCES_VERSION: u32 = 3;
+
+impl Source for Dbt {
+    fn name(&self) -> &'static str {
+        "dbt"
+    }
+
+    fn detect(&self, path: &Path, head: &[u8]) -> bool {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name == RUN_RESULTS || name == SOURCES {
+            return true;
+        }
+        name.ends_with(".json")
+            && (contains(head, b"schemas.getdbt.com/dbt/run-results/")
+                || contains(head, b"schemas.getdbt.com/dbt/sources/"))
+    }
+
+    fn parse(&self, path: &Path, options: &SourceOptions) -> Result<Vec<Run>, SourceError> {
+        let bytes = read_file(path)?;
+        let artifact: Artifact =
+            serde_json::from_slice(&bytes).map_err(|e| SourceError::json(path, &e))?;
+        let manifest_path = options.manifest.clone().or_else(|| beside(path, MANIFEST));
+        let manifest = match &manifest_path {
+            Some(p) => Some(Manifest::load(p, options.include_sql)?),
+            None => None,
+        };
+        convert(path, &artifact, manifest.as_ref(), options).map(|run| vec![run])
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn beside(path: &Path, name: &str) -> Option<PathBuf> {
+    let p = path.parent()?.join(name);
+    p.is_file().then_some(p)
+}
+
+// ---- artifact structs (only what a trace needs; everything else is skipped by serde) ----
+
+#[derive(Deserialize)]
+struct Artifact<'a> {
+    #[serde(borrow)]
+    metadata: Metadata<'a>,
+    #[serde(default)]
+    elapsed_time: Option<f64>,
+    #[serde(default)]
+    args: Option<Args>,
+    #[serde(borrow)]
+    results: Vec<NodeResult<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Metadata<'a> {
+    #[serde(borrow)]
+    dbt_schema_version: Cow<'a, str>,
+    #[serde(default, borrow)]
+    dbt_version: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    generated_at: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    invocation_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    invocation_started_at: Option<Cow<'a, str>>,
+    #[serde(default)]
+    env: Option<BTreeMap<String, Value>>,
+}
+
+#[derive(Deserialize, Default)]
+struct Args {
+    #[serde(default)]
+    which: Option<String>,
+    #[serde(default)]
+    invocation_command: Option<String>,
+    #[serde(default)]
+    select: Option<Value>,
+    #[serde(default)]
+    exclude: Option<Value>,
+    #[serde(default)]
+    threads: Option<Value>,
+    #[serde(default)]
+    target: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct NodeResult<'a> {
+    #[serde(borrow)]
+    unique_id: Cow<'a, str>,
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+    #[serde(default, borrow)]
+    timing: Vec<Timing<'a>>,
+    #[serde(default, borrow)]
+    thread_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    execution_time: Option<f64>,
+    #[serde(default)]
+    adapter_response: Option<serde_json::Map<String, Value>>,
+    /// A string, or an int in schema v1.
+    #[serde(default)]
+    message: Option<Value>,
+    #[serde(default)]
+    failures: Option<Value>,
+    /// Only decoded when `--include-sql` asks for it.
+    #[serde(default, borrow)]
+    compiled_code: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    relation_name: Option<Cow<'a, str>>,
+    #[serde(default)]
+    batch_results: Option<BatchResults>,
+    // sources.json
+    #[serde(default, borrow)]
+    max_loaded_at: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    snapshotted_at: Option<Cow<'a, str>>,
+    #[serde(default)]
+    max_loaded_at_time_ago_in_s: Option<f64>,
+    #[serde(default)]
+    criteria: Option<Criteria>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Timing<'a> {
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    started_at: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    completed_at: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct BatchResults {
+    #[serde(default)]
+    successful: Vec<Value>,
+    #[serde(default)]
+    failed: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+struct Criteria {
+    #[serde(default)]
+    warn_after: Option<Period>,
+    #[serde(default)]
+    error_after: Option<Period>,
+}
+
+#[derive(Deserialize)]
+struct Period {
+    #[serde(default)]
+    count: Option<Value>,
+    #[serde(default)]
+    period: Option<String>,
+}
+
+impl Period {
+    fn text(&self) -> Option<String> {
+        match (&self.count, &self.period) {
+            (Some(c), Some(p)) if !c.is_null() => Some(format!("{c} {p}")),
+            _ => None,
+        }
+    }
+}
+
+// ---- manifest ----
+
+#[derive(Deserialize, Default)]
+struct Manifest {
+    #[serde(default)]
+    metadata: ManifestMetadata,
+    #[serde(default)]
+    nodes: HashMap<String, ManifestNode>,
+    #[serde(default)]
+    sources: HashMap<String, ManifestNode>,
+    #[serde(default)]
+    unit_tests: HashMap<String, ManifestNode>,
+}
+
+#[derive(Deserialize, Default)]
+struct ManifestMetadata {
+    #[serde(default)]
+    project_name: Option<String>,
+    #[serde(default)]
+    adapter_type: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct ManifestNode {
+    #[serde(default)]
+    resource_type: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    source_name: Option<String>,
+    #[serde(default)]
+    alias: Option<String>,
+    #[serde(default)]
+    database: Option<String>,
+    #[serde(default)]
+    schema: Option<String>,
+    #[serde(default)]
+    relation_name: Option<String>,
+    #[serde(default)]
+    package_name: Option<String>,
+    #[serde(default)]
+    original_file_path: Option<String>,
+    #[serde(default)]
+    tags: Option<Value>,
+    #[serde(default)]
+    config: Option<NodeConfig>,
+    #[serde(default)]
+    depends_on: Option<DependsOn>,
+    /// Kept as raw JSON; decoded only with `--include-sql`.
+    #[serde(default)]
+    compiled_code: Option<Box<RawValue>>,
+    #[serde(default)]
+    compiled_sql: Option<Box<RawValue>>,
+}
+
+#[derive(Deserialize, Default)]
+struct NodeConfig {
+    #[serde(default)]
+    materialized: Option<String>,
+    #[serde(default)]
+    severity: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct DependsOn {
+    #[serde(default)]
+    nodes: Vec<String>,
+}
+
+impl Manifest {
+    fn load(path: &Path, include_sql: bool) -> Result<Manifest, SourceError> {
+        let bytes = read_file(path)?;
+        let mut m: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| SourceError::json(path, &e))?;
+        if !include_sql {
+            for n in m.nodes.values_mut() {
+                n.compiled_code = None;
+                n.compiled_sql = None;
+            }
+        }
+        Ok(m)
+    }
+
+    fn node(&self, unique_id: &str) -> Option<&ManifestNode> {
+        self.nodes
+            .get(unique_id)
+            .or_else(|| self.sources.get(unique_id))
+            .or_else(|| self.unit_tests.get(unique_id))
+    }
+}
+
+// ---- conversion ----
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    RunResults,
+    Sources,
+}
+
+/// `https://schemas.getdbt.com/dbt/run-results/v6.json` → (kind, 6).
+fn schema_of(url: &str) -> Option<(Kind, u32)> {
+    let rest = url.trim_end_matches(".json");
+    let (kind, version) = rest.rsplit_once('/')?;
+    let kind = match kind.rsplit('/').next()? {
+        "run-results" => Kind::RunResults,
+        "sources" => Kind::Sources,
+        _ => return None,
+    };
+    let version = version.strip_prefix('v')?.parse().ok()?;
+    Some((kind, version))
+}
+
+fn convert(
+    path: &Path,
+    a: &Artifact,
+    manifest: Option<&Manifest>,
+    options: &SourceOptions,
+) -> Result<Run, SourceError> {
+    let url = &a.metadata.dbt_schema_version;
+    let (kind, version) = schema_of(url).ok_or_else(|| {
+        SourceError::new(
+            path,
+            format!("metadata.dbt_schema_version {url:?} is not a run-results or sources schema"),
+        )
+    })?;
+    let max = if kind == Kind::RunResults {
+        MAX_RUN_RESULTS_VERSION
+    } else {
+        MAX_SOURCES_VERSION
+    };
+    if version == 0 || version > max {
+        return Err(SourceError::new(
+            path,
+            format!(
+                "unsupported schema version {url:?} (retrace reads v1–v{max}); upgrade retrace"
+            ),
+        ));
+    }
+    let invocation_id = a
+        .metadata
+        .invocation_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| SourceError::new(path, "metadata.invocation_id is missing"))?;
+    let time = |field: &str, value: &str| {
+        parse_utc(value, true).map_err(|e| SourceError::new(path, format!("{field}: {e}")))
+    };
+    let generated_at = a
+        .metadata
+        .generated_at
+        .as_deref()
+        .map(|v| time("metadata.generated_at", v))
+        .transpose()?;
+    let started_at = match a.metadata.invocation_started_at.as_deref() {
+        Some(v) => Some(time("metadata.invocation_started_at", v)?),
+        None => match (generated_at, a.elapsed_time.and_then(seconds_to_nanos)) {
+            (Some(end), Some(elapsed)) => Some(end - elapsed),
+            _ => None,
+        },
+    };
+
+    let args = a.args.as_ref();
+    let command = command_of(kind, args);
+    let name = format!("dbt {command}");
+
+    let mut steps = Vec::with_capacity(a.results.len() * if options.phase_spans { 3 } else { 1 });
+    for (i, r) in a.results.iter().enumerate() {
+        let at = |field: &str| format!("results[{i}].{field}");
+        let mut timings = Vec::with_capacity(r.timing.len());
+        for (j, t) in r.timing.iter().enumerate() {
+            let start = t
+                .started_at
+                .as_deref()
+                .map(|v| time(&at(&format!("timing[{j}].started_at")), v))
+                .transpose()?;
+            let end = t
+                .completed_at
+                .as_deref()
+                .map(|v| time(&at(&format!("timing[{j}].completed_at")), v))
+                .transpose()?;
+            timings.push((t.name.as_deref().unwrap_or("timing"), start, end));
+        }
+        let node = manifest.and_then(|m| m.node(&r.unique_id));
+        let step = node_step(r, node, &timings, options, kind);
+        if options.phase_spans {
+            let phases: Vec<Step> = timings
+                .iter()
+                .filter(|(_, s, e)| s.is_some() || e.is_some())
+                .map(|(phase, start, end)| {
+                    let mut p = Step::new(format!("{}#{phase}", r.unique_id), phase.to_string());
+                    p.parent = Some(r.unique_id.to_string());
+                    p.start = *start;
+                    p.end = *end;
+                    p.outcome = Outcome::Unknown;
+                    p.attributes.put(sc::DBT_NODE_ID, r.unique_id.as_ref());
+                    p.attributes.put(sc::DBT_PHASE, *phase);
+                    p
+                })
+                .collect();
+            steps.push(step);
+            steps.extend(phases);
+        } else {
+            steps.push(step);
+        }
+    }
+
+    let outcome = steps
+        .iter()
+        .filter(|s| s.parent.is_none())
+        .map(|s| s.outcome)
+        .max_by_key(|o| o.severity())
+        .filter(|o| o.severity() > 0)
+        .unwrap_or(Outcome::Success);
+    let message = outcome.is_error().then(|| summary(&a.results));
+
+    let mut attributes = Attributes::default();
+    attributes.put(sc::DBT_INVOCATION_ID, invocation_id);
+    attributes.put(sc::DBT_COMMAND, command.clone());
+    attributes.put_opt(sc::DBT_VERSION, a.metadata.dbt_version.as_deref());
+    attributes.put(sc::DBT_SCHEMA_VERSION, url.as_ref());
+    attributes.put_opt(
+        sc::DBT_ELAPSED_TIME,
+        a.elapsed_time.filter(|f| f.is_finite()),
+    );
+    if let Some(args) = args {
+        attributes.put_opt(sc::DBT_INVOCATION_COMMAND, args.invocation_command.clone());
+        attributes.put_opt(sc::DBT_TARGET, args.target.as_ref().and_then(scalar_text));
+        attributes.put_opt(sc::DBT_SELECT, args.select.as_ref().and_then(text_list));
+        attributes.put_opt(sc::DBT_EXCLUDE, args.exclude.as_ref().and_then(text_list));
+        attributes.put_opt(
+            sc::DBT_THREADS,
+            args.threads.as_ref().and_then(Value::as_i64),
+        );
+    }
+    if let Some(m) = manifest {
+        attributes.put_opt(sc::DBT_PROJECT_NAME, m.metadata.project_name.clone());
+        attributes.put_opt("dbt.adapter_type", m.metadata.adapter_type.clone());
+    }
+    let mut parent = None;
+    if let Some(env) = &a.metadata.env {
+        for (k, v) in env {
+            let Some(v) = v.as_str() else { continue };
+            match k.as_str() {
+                "TRACEPARENT" => {
+                    parent = Some(ParentText {
+                        traceparent: v.to_owned(),
+                        tracestate: env
+                            .get("TRACESTATE")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                        origin: format!("{}: metadata.env.TRACEPARENT", path.display()),
+                    })
+                }
+                "TRACESTATE" => {}
+                _ if is_secret_name(k) => {}
+                _ => attributes.put(AttrKey::Owned(format!("{}{k}", sc::DBT_ENV_PREFIX)), v),
+            }
+        }
+    }
+
+    Ok(Run {
+        system: "dbt".into(),
+        run_id: invocation_id.to_owned(),
+        name: name.clone(),
+        pipeline_name: name,
+        start: started_at,
+        end: generated_at,
+        outcome,
+        message,
+        parent,
+        native_trace_id: uuid_bytes(invocation_id),
+        attributes,
+        steps,
+    })
+}
+
+/// Names that usually hold credentials: their values are never exported.
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    [
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "KEY",
+        "CREDENTIAL",
+        "AUTH",
+    ]
+    .iter()
+    .any(|w| upper.contains(w))
+}
+
+/// The dbt sub-command: from `invocation_command` (so `dbt retry` stays `retry`, where
+/// `args.which` says `run`), else `args.which`; sources.json is always freshness.
+fn command_of(kind: Kind, args: Option<&Args>) -> String {
+    if kind == Kind::Sources {
+        return "source freshness".into();
+    }
+    if let Some(cmd) = args.and_then(|a| a.invocation_command.as_deref()) {
+        let mut words = cmd
+            .split_whitespace()
+            .skip_while(|w| !w.ends_with("dbt"))
+            .skip(1)
+            .filter(|w| !w.starts_with('-'));
+        if let Some(first) = words.next() {
+            return match (first, words.next()) {
+                ("source", Some(second)) | ("docs", Some(second)) if !second.starts_with('-') => {
+                    format!("{first} {second}")
+                }
+                _ => first.to_owned(),
+            };
+        }
+    }
+    match args.and_then(|a| a.which.as_deref()) {
+        Some("source-freshness") | Some("source") => "source freshness".into(),
+        Some(which) if !which.is_empty() => which.to_owned(),
+        _ => "invocation".into(),
+    }
+}
+
+/// dbt status (verbatim, case-insensitive: dbt 2.x writes `Pass`) → CI/CD outcome.
+fn outcome_of(kind: Kind, status: &str) -> Outcome {
+    match status.to_ascii_lowercase().as_str() {
+        "success" | "pass" | "warn" => Outcome::Success,
+        "error" if kind == Kind::Sources => Outcome::Failure,
+        "error" | "runtime error" => Outcome::Error,
+        "fail" | "partial success" => Outcome::Failure,
+        "skipped" | "no-op" | "reused" => Outcome::Skip,
+        _ => Outcome::Unknown,
+    }
+}
+
+fn node_step(
+    r: &NodeResult,
+    node: Option<&ManifestNode>,
+    timings: &[(&str, Option<Nanos>, Option<Nanos>)],
+    options: &SourceOptions,
+    kind: Kind,
+) -> Step {
+    let uid = r.unique_id.as_ref();
+    let resource_type = node
+        .and_then(|n| n.resource_type.clone())
+        .unwrap_or_else(|| uid.split('.').next().unwrap_or(uid).to_owned());
+    let node_name = match node {
+        Some(ManifestNode {
+            source_name: Some(src),
+            name: Some(n),
+            ..
+        }) if resource_type == "source" => format!("{src}.{n}"),
+        Some(ManifestNode { name: Some(n), .. }) => n.clone(),
+        _ => name_from_unique_id(uid),
+    };
+    let mut step = Step::new(uid, format!("{resource_type} {node_name}"));
+    step.start = timings.iter().filter_map(|t| t.1).min();
+    step.end = timings.iter().filter_map(|t| t.2).max();
+    if step.start.is_none() && step.end.is_none() {
+        step.time_source = TimeSource::Derived;
+    }
+    step.outcome = outcome_of(kind, &r.status);
+    let message = match &r.message {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+    .or_else(|| r.error.clone())
+    .filter(|m| !m.is_empty());
+    if step.outcome.is_error() {
+        step.error_type = Some(error_type(message.as_deref(), &r.status));
+        step.message = message.clone();
+    }
+
+    let a = &mut step.attributes;
+    a.put(sc::DBT_NODE_ID, uid);
+    a.put(sc::DBT_NODE_NAME, node_name);
+    a.put(sc::DBT_RESOURCE_TYPE, resource_type);
+    a.put(sc::DBT_STATUS, r.status.as_ref());
+    a.put_opt(sc::DBT_MESSAGE, message.clone());
+    a.put_opt(
+        sc::DBT_THREAD_ID,
+        r.thread_id.as_deref().filter(|t| !t.is_empty()),
+    );
+    a.put_opt(
+        sc::DBT_EXECUTION_TIME,
+        r.execution_time.filter(|f| f.is_finite()),
+    );
+    a.put_opt(sc::DBT_FAILURES, r.failures.as_ref().and_then(int_of));
+    if let Some(ar) = &r.adapter_response {
+        adapter_attributes(a, ar);
+    }
+    if let Some(b) = &r.batch_results {
+        a.put(sc::DBT_BATCHES_SUCCESSFUL, b.successful.len() as i64);
+        a.put(sc::DBT_BATCHES_FAILED, b.failed.len() as i64);
+        if !b.failed.is_empty() {
+            a.put(
+                sc::DBT_BATCHES_FAILED_WINDOWS,
+                b.failed.iter().map(window_text).collect::<Vec<_>>(),
+            );
+        }
+    }
+    let relation = r
+        .relation_name
+        .as_deref()
+        .map(str::to_owned)
+        .or_else(|| node.and_then(|n| n.relation_name.clone()));
+    if let Some(n) = node {
+        a.put_opt(
+            sc::DBT_MATERIALIZED,
+            n.config.as_ref().and_then(|c| c.materialized.clone()),
+        );
+        a.put_opt(sc::DBT_DATABASE, n.database.clone());
+        a.put_opt(sc::DBT_SCHEMA, n.schema.clone());
+        a.put_opt(sc::DBT_ALIAS, n.alias.clone());
+        a.put_opt(sc::DBT_PACKAGE_NAME, n.package_name.clone());
+        a.put_opt(sc::DBT_ORIGINAL_FILE_PATH, n.original_file_path.clone());
+        let tags = n
+            .tags
+            .as_ref()
+            .and_then(text_list)
+            .filter(|t| !t.is_empty());
+        a.put_opt(sc::DBT_TAGS, tags);
+        if n.resource_type.as_deref() == Some("test") {
+            a.put_opt(
+                sc::DBT_TEST_SEVERITY,
+                n.config.as_ref().and_then(|c| c.severity.clone()),
+            );
+        }
+        if let Some(d) = &n.depends_on {
+            step.links = d.nodes.clone();
+        }
+    }
+    let a = &mut step.attributes;
+    a.put_opt(sc::DBT_RELATION_NAME, relation);
+    if kind == Kind::Sources {
+        a.put_opt(sc::DBT_FRESHNESS_MAX_LOADED_AT, r.max_loaded_at.as_deref());
+        a.put_opt(
+            sc::DBT_FRESHNESS_SNAPSHOTTED_AT,
+            r.snapshotted_at.as_deref(),
+        );
+        a.put_opt(
+            sc::DBT_FRESHNESS_AGE_S,
+            r.max_loaded_at_time_ago_in_s.filter(|f| f.is_finite()),
+        );
+        if let Some(c) = &r.criteria {
+            a.put_opt(
+                sc::DBT_FRESHNESS_WARN_AFTER,
+                c.warn_after.as_ref().and_then(Period::text),
+            );
+            a.put_opt(
+                sc::DBT_FRESHNESS_ERROR_AFTER,
+                c.error_after.as_ref().and_then(Period::text),
+            );
+        }
+    }
+    if options.include_sql {
+        let sql = r.compiled_code.and_then(raw_text).or_else(|| {
+            node.and_then(|n| n.compiled_code.as_deref().or(n.compiled_sql.as_deref()))
+                .and_then(raw_text)
+        });
+        a.put_opt(sc::DB_QUERY_TEXT, sql);
+    }
+    if r.status.eq_ignore_ascii_case("warn") {
+        if let Some(end) = step.end {
+            let mut attrs = Attributes::default();
+            attrs.put_opt("message", message);
+            step.events.push(Event {
+                time: end,
+                name: sc::DBT_WARNING_EVENT.into(),
+                attributes: attrs,
+            });
+        }
+    }
+    step
+}
+
+/// `Runtime Error in model x (path)\n  …` → `Runtime Error`; otherwise the status verbatim.
+fn error_type(message: Option<&str>, status: &str) -> String {
+    let first_line = message.and_then(|m| m.lines().next()).unwrap_or_default();
+    match first_line.split_once(" in ") {
+        Some((kind, _))
+            if kind.ends_with("Error")
+                && kind.len() <= 40
+                && kind.chars().all(|c| c.is_ascii_alphabetic() || c == ' ') =>
+        {
+            kind.to_owned()
+        }
+        _ => status.to_owned(),
+    }
+}
+
+/// The node name when no manifest says it: `model.pkg.name` → `name`,
+/// `test.pkg.name.0123456789` → `name`, `source.pkg.src.table` → `src.table`,
+/// `unit_test.pkg.model.test` → `test`.
+fn name_from_unique_id(uid: &str) -> String {
+    let parts: Vec<&str> = uid.split('.').collect();
+    if parts.len() < 3 {
+        return uid.to_owned();
+    }
+    let rest = &parts[2..];
+    match parts[0] {
+        "test" if rest.len() >= 2 && is_test_hash(rest[rest.len() - 1]) => {
+            rest[..rest.len() - 1].join(".")
+        }
+        "unit_test" if rest.len() >= 2 => rest[1..].join("."),
+        _ => rest.join("."),
+    }
+}
+
+fn is_test_hash(s: &str) -> bool {
+    s.len() == 10 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn adapter_attributes(a: &mut Attributes, ar: &serde_json::Map<String, Value>) {
+    for (k, v) in ar {
+        match k.as_str() {
+            "rows_affected" => {
+                if let Some(n) = int_of(v) {
+                    a.put(sc::DBT_ADAPTER_ROWS_AFFECTED, n);
+                    if n >= 0 {
+                        a.put(sc::PIPELINE_RECORDS_WRITTEN, n);
+                    }
+                }
+            }
+            // BigQuery; a formatted string in dry runs, which is not a count.
+            "bytes_processed" => {
+                a.put_opt(sc::PIPELINE_BYTES_PROCESSED, v.as_i64().filter(|n| *n >= 0))
+            }
+            "_message" => a.put_opt(sc::DBT_ADAPTER_MESSAGE, v.as_str()),
+            "code" => a.put_opt(sc::DBT_ADAPTER_CODE, scalar_text(v)),
+            "query_id" => a.put_opt(sc::DBT_ADAPTER_QUERY_ID, scalar_text(v)),
+            _ => match v {
+                Value::Number(n) => match n.as_i64() {
+                    Some(i) => a.put(AttrKey::Owned(format!("dbt.adapter_response.{k}")), i),
+                    None => a.put_opt(
+                        AttrKey::Owned(format!("dbt.adapter_response.{k}")),
+                        n.as_f64().filter(|f| f.is_finite()),
+                    ),
+                },
+                Value::String(s) => a.put(
+                    AttrKey::Owned(format!("dbt.adapter_response.{k}")),
+                    s.as_str(),
+                ),
+                Value::Bool(b) => a.put(AttrKey::Owned(format!("dbt.adapter_response.{k}")), *b),
+                _ => {}
+            },
+        }
+    }
+}
+
+/// An integer, also from a numeric string (BigQuery has sent `'-1'`).
+fn int_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A string or a list of strings (dbt args and tags come in both shapes).
+fn text_list(v: &Value) -> Option<Vec<String>> {
+    match v {
+        Value::String(s) => Some(vec![s.clone()]),
+        Value::Array(items) => Some(items.iter().filter_map(scalar_text).collect()),
+        _ => None,
+    }
+}
+
+/// A microbatch window `[start, end]` as `start/end` (ISO 8601 interval notation).
+fn window_text(v: &Value) -> String {
+    match v {
+        Value::Array(pair) => pair
+            .iter()
+            .filter_map(scalar_text)
+            .collect::<Vec<_>>()
+            .join("/"),
+        other => scalar_text(other).unwrap_or_default(),
+    }
+}
+
+fn raw_text(raw: &RawValue) -> Option<String> {
+    serde_json::from_str::<Option<String>>(raw.get())
+        .ok()
+        .flatten()
+        .filter(|s| !s.is_empty())
+}
+
+/// `"1 error, 1 fail"`: what went wrong in a run, for the root span's status message.
+fn summary(results: &[NodeResult]) -> String {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for r in results {
+        let s = r.status.to_ascii_lowercase();
+        if matches!(
+            s.as_str(),
+            "error" | "runtime error" | "fail" | "partial success"
+        ) {
+            *counts.entry(s).or_default() += 1;
+        }
+    }
+    counts
+        .iter()
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_urls() {
+        assert!(matches!(
+            schema_of("https://schemas.getdbt.com/dbt/run-results/v6.json"),
+            Some((Kind::RunResults, 6))
+        ));
+        assert!(matches!(
+            schema_of("https://schemas.getdbt.com/dbt/sources/v3.json"),
+            Some((Kind::Sources, 3))
+        ));
+        assert!(schema_of("https://schemas.getdbt.com/dbt/manifest/v12.json").is_none());
+        assert!(schema_of("garbage").is_none());
+    }
+
+    #[test]
+    fn names_from_unique_ids() {
+        assert_eq!(
+            name_from_unique_id("model.pedal_share.fct_rides"),
+            "fct_rides"
+        );
+        assert_eq!(
+            name_from_unique_id("test.pedal_share.not_null_stg_members_email.317bbb3408"),
+            "not_null_stg_members_email"
+        );
+        assert_eq!(
+            name_from_unique_id("test.pedal_share.assert_no_round_trips"),
+            "assert_no_round_trips"
+        );
+        assert_eq!(
+            name_from_unique_id("source.pedal_share.raw.stations"),
+            "raw.stations"
+        );
+        assert_eq!(
+            name_from_unique_id("unit_test.pedal_share.dim_stations.hub_flag_threshold"),
+            "hub_flag_threshold"
+        );
+        assert_eq!(
+            name_from_unique_id("operation.pedal_share.pedal_share-on-run-start-0"),
+            "pedal_share-on-run-start-0"
+        );
+        assert_eq!(name_from_unique_id("odd"), "odd");
+    }
+
+    #[test]
+    fn commands() {
+        let args = |cmd: &str, which: &str| Args {
+            invocation_command: (!cmd.is_empty()).then(|| cmd.to_owned()),
+            which: Some(which.to_owned()),
+            ..Default::default()
+        };
+        assert_eq!(
+            command_of(Kind::RunResults, Some(&args("dbt retry", "run"))),
+            "retry"
+        );
+        assert_eq!(
+            command_of(
+                Kind::RunResults,
+                Some(&args("dbt --debug build --select x", "build"))
+            ),
+            "build"
+        );
+        assert_eq!(
+            command_of(
+                Kind::RunResults,
+                Some(&args("dbt run-operation audit_counts", "run-operation"))
+            ),
+            "run-operation"
+        );
+        assert_eq!(
+            command_of(
+                Kind::RunResults,
+                Some(&args("/venv/bin/dbt docs generate", "generate"))
+            ),
+            "docs generate"
+        );
+        assert_eq!(
+            command_of(Kind::RunResults, Some(&args("", "seed"))),
+            "seed"
+        );
+        assert_eq!(command_of(Kind::RunResults, None), "invocation");
+        assert_eq!(command_of(Kind::Sources, None), "source freshness");
+    }
+
+    #[test]
+    fn statuses() {
+        for (s, o) in [
+            ("success", Outcome::Success),
+            ("Pass", Outcome::Success),
+            ("warn", Outcome::Success),
+            ("error", Outcome::Error),
+            ("runtime error", Outcome::Error),
+            ("fail", Outcome::Failure),
+            ("partial success", Outcome::Failure),
+            ("skipped", Outcome::Skip),
+            ("no-op", Outcome::Skip),
+            ("reused", Outcome::Skip),
+            ("brand-new", Outcome::Unknown),
+        ] {
+            assert_eq!(outcome_of(Kind::RunResults, s), o, "{s}");
+        }
+        assert_eq!(outcome_of(Kind::Sources, "error"), Outcome::Failure);
+    }
+
+    #[test]
+    fn error_types() {
+        assert_eq!(
+            error_type(
+                Some("Runtime Error in model fare_audit (models/marts/fare_audit.sql)\n  x"),
+                "error"
+            ),
+            "Runtime Error"
+        );
+        assert_eq!(
+            error_type(Some("Got 4 results, configured to fail if != 0"), "fail"),
+            "fail"
+        );
+        assert_eq!(error_type(None, "error"), "error");
+    }
+
+    #[test]
+    fn secret_names() {
+        assert!(is_secret_name("SNOWFLAKE_PASSWORD"));
+        assert!(is_secret_name("api_token"));
+        assert!(!is_secret_name("PIPELINE_RUN_ID"));
+    }
+}

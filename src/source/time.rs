@@ -1,0 +1,99 @@
+//! Timestamp text → UTC nanoseconds, shared by the sources. Each source decides which forms
+//! it accepts and what a zone-less value means; this file only does the exact conversion
+//! (no float rounding: fractional digits are read as an integer).
+
+use chrono::{DateTime, NaiveDateTime};
+
+use crate::record::Nanos;
+
+/// RFC 3339 / ISO 8601 with an offset (`Z`, `+00:00`, `+0000`) and 0–9 fractional digits.
+/// `assume_utc_if_naive`: a value without offset is read as UTC (dbt writes naive UTC);
+/// otherwise it is an error (the caller resolves local times with `--tz`).
+pub fn parse_utc(text: &str, assume_utc_if_naive: bool) -> Result<Nanos, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("empty timestamp".into());
+    }
+    let parsed = DateTime::parse_from_rfc3339(t)
+        .or_else(|_| DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .or_else(|_| DateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f%z"))
+        .map(|dt| dt.naive_utc());
+    let naive = match parsed {
+        Ok(n) => n,
+        Err(_) => {
+            let naive = NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
+                .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f"))
+                .map_err(|_| format!("{t:?} is not an ISO 8601 timestamp"))?;
+            if !assume_utc_if_naive {
+                return Err(format!("{t:?} has no time zone"));
+            }
+            naive
+        }
+    };
+    naive
+        .and_utc()
+        .timestamp_nanos_opt()
+        .ok_or_else(|| format!("{t:?} is outside the representable range (1677–2262)"))
+}
+
+/// Seconds as a float (dbt `elapsed_time`) → nanoseconds, rejecting NaN, infinities and
+/// negative or absurd values.
+pub fn seconds_to_nanos(seconds: f64) -> Option<Nanos> {
+    if !seconds.is_finite() || !(0.0..1e9).contains(&seconds) {
+        return None;
+    }
+    Some((seconds * 1e9).round() as Nanos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: Nanos = 1_795_239_106_000_000_000; // 2026-11-21T05:31:46Z
+
+    #[test]
+    fn every_dbt_form_is_exact() {
+        assert_eq!(parse_utc("2026-11-21T05:31:46Z", false), Ok(BASE));
+        assert_eq!(
+            parse_utc("2026-11-21T05:31:46.137Z", false),
+            Ok(BASE + 137_000_000)
+        );
+        assert_eq!(
+            parse_utc("2026-11-21T05:31:46.137938Z", false),
+            Ok(BASE + 137_938_000)
+        );
+        assert_eq!(
+            parse_utc("2026-11-21T05:31:46.137938123Z", false),
+            Ok(BASE + 137_938_123)
+        );
+        assert_eq!(
+            parse_utc("2026-11-21T05:31:46.137938+00:00", false),
+            Ok(BASE + 137_938_000)
+        );
+        assert_eq!(
+            parse_utc("2026-11-21T07:31:46.137938+0200", false),
+            Ok(BASE + 137_938_000)
+        );
+        assert_eq!(
+            parse_utc("2026-11-21T05:31:46.137938", true),
+            Ok(BASE + 137_938_000)
+        );
+    }
+
+    #[test]
+    fn garbage_and_out_of_range_are_errors() {
+        assert!(parse_utc("2026-11-21T05:31:46.137938", false).is_err());
+        assert!(parse_utc("yesterday", true).is_err());
+        assert!(parse_utc("", true).is_err());
+        assert!(parse_utc("9999-12-31T23:59:59Z", true).is_err());
+        assert!(parse_utc("0000-01-01T00:00:00Z", true).is_err());
+        assert!(parse_utc("2026-13-01T00:00:00Z", true).is_err());
+    }
+
+    #[test]
+    fn float_seconds() {
+        assert_eq!(seconds_to_nanos(2.1065337657928467), Some(2_106_533_766));
+        assert_eq!(seconds_to_nanos(f64::NAN), None);
+        assert_eq!(seconds_to_nanos(-1.0), None);
+    }
+}

@@ -1,0 +1,282 @@
+//! Run → `SpanData`: ids, parents, times, attributes and status, ready for any exporter.
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+
+use crate::record::{AttrValue, Attributes, Event, Nanos, Outcome, Run, Step};
+use crate::trace::context::{self, ContextOrigin, TraceParent};
+use crate::trace::semconv as sc;
+use crate::trace::timeline::{self, Timeline};
+use crate::trace::{ids, BuildError};
+
+/// The spans of one run and how to continue its trace.
+#[derive(Debug)]
+pub struct BuiltRun {
+    pub system: String,
+    pub run_id: String,
+    /// Root first, then steps in record order.
+    pub spans: Vec<SpanData>,
+    /// `traceparent` of the run's root span.
+    pub traceparent: String,
+}
+
+pub fn scope() -> InstrumentationScope {
+    InstrumentationScope::builder("retrace")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build()
+}
+
+/// The parent of a run: the injected context (flag/env) if any, else the one the artifact
+/// carries, validated here so a bad value is reported with where it came from.
+pub fn parent_of(
+    run: &Run,
+    injected: Option<&TraceParent>,
+) -> Result<Option<TraceParent>, BuildError> {
+    if let Some(p) = injected {
+        return Ok(Some(p.clone()));
+    }
+    let Some(text) = &run.parent else {
+        return Ok(None);
+    };
+    context::parse(&text.traceparent, text.tracestate.as_deref())
+        .map(Some)
+        .map_err(|e| BuildError::Context(ContextOrigin::Artifact(text.origin.clone()), e))
+}
+
+pub fn build(
+    run: &Run,
+    injected: Option<&TraceParent>,
+    scope: &InstrumentationScope,
+) -> Result<BuiltRun, BuildError> {
+    let parent = parent_of(run, injected)?;
+    let trace_bytes = match (&parent, run.native_trace_id) {
+        (Some(p), _) => p.trace_id,
+        (None, Some(native)) => native,
+        (None, None) => ids::trace_id(&run.system, &run.run_id),
+    };
+    let trace_id = TraceId::from_bytes(trace_bytes);
+    let trace_state = parent
+        .as_ref()
+        .filter(|p| !p.tracestate.is_empty())
+        .and_then(|p| TraceState::from_str(&p.tracestate).ok())
+        .unwrap_or_default();
+    let timeline = timeline::resolve(run)?;
+    check_unique_steps(run)?;
+    check_representable(run, &timeline)?;
+
+    let root_bytes = ids::span_id(&trace_bytes, &run.system, &run.run_id, "", 0);
+    let step_ids: Vec<[u8; 8]> = run
+        .steps
+        .iter()
+        .map(|s| ids::span_id(&trace_bytes, &run.system, &run.run_id, &s.id, s.attempt))
+        .collect();
+    let context_of = |span: [u8; 8]| {
+        SpanContext::new(
+            trace_id,
+            SpanId::from_bytes(span),
+            TraceFlags::SAMPLED,
+            false,
+            trace_state.clone(),
+        )
+    };
+
+    let mut spans = Vec::with_capacity(run.steps.len() + 1);
+    spans.push(SpanData {
+        span_context: context_of(root_bytes),
+        parent_span_id: parent
+            .as_ref()
+            .map_or(SpanId::INVALID, |p| SpanId::from_bytes(p.span_id)),
+        parent_span_is_remote: parent.is_some(),
+        span_kind: SpanKind::Server,
+        name: Cow::Owned(run.name.clone()),
+        start_time: to_system_time(timeline.run.start),
+        end_time: to_system_time(timeline.run.end),
+        attributes: root_attributes(run, &timeline),
+        dropped_attributes_count: 0,
+        events: SpanEvents::default(),
+        links: SpanLinks::default(),
+        status: status(run.outcome, run.message.as_deref()),
+        instrumentation_scope: scope.clone(),
+    });
+
+    let index = timeline::index_by_id(run);
+    for (i, step) in run.steps.iter().enumerate() {
+        let times = timeline.steps[i];
+        let parent_span = timeline.parents[i].map_or(root_bytes, |p| step_ids[p]);
+        let mut links = SpanLinks::default();
+        links.links = step
+            .links
+            .iter()
+            .filter_map(|l| index.get(l.as_str()))
+            .map(|&j| opentelemetry::trace::Link::new(context_of(step_ids[j]), Vec::new(), 0))
+            .collect();
+        let mut events = SpanEvents::default();
+        events.events = step.events.iter().map(to_event).collect();
+        spans.push(SpanData {
+            span_context: context_of(step_ids[i]),
+            parent_span_id: SpanId::from_bytes(parent_span),
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Internal,
+            name: Cow::Owned(step.name.clone()),
+            start_time: to_system_time(times.start),
+            end_time: to_system_time(times.end),
+            attributes: step_attributes(step, times),
+            dropped_attributes_count: 0,
+            events,
+            links,
+            status: status(step.outcome, step.message.as_deref()),
+            instrumentation_scope: scope.clone(),
+        });
+    }
+    Ok(BuiltRun {
+        system: run.system.clone(),
+        run_id: run.run_id.clone(),
+        spans,
+        traceparent: context::format_traceparent(&trace_bytes, &root_bytes, true),
+    })
+}
+
+fn check_unique_steps(run: &Run) -> Result<(), BuildError> {
+    let mut seen = std::collections::HashSet::with_capacity(run.steps.len());
+    for s in &run.steps {
+        if !seen.insert((s.id.as_str(), s.attempt)) {
+            return Err(BuildError::DuplicateStep {
+                step: s.id.clone(),
+                attempt: s.attempt,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// OTLP carries times as unsigned nanoseconds since 1970.
+fn check_representable(run: &Run, t: &Timeline) -> Result<(), BuildError> {
+    let earliest = t
+        .steps
+        .iter()
+        .map(|s| s.start)
+        .chain([t.run.start])
+        .min()
+        .unwrap_or(0);
+    if earliest < 0 {
+        return Err(BuildError::BeforeEpoch {
+            run_id: run.run_id.clone(),
+        });
+    }
+    Ok(())
+}
+
+pub fn to_system_time(nanos: Nanos) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(nanos.max(0) as u64)
+}
+
+fn status(outcome: Outcome, message: Option<&str>) -> Status {
+    match outcome {
+        o if o.is_error() => Status::error(message.unwrap_or_default().to_owned()),
+        Outcome::Success => Status::Ok,
+        _ => Status::Unset,
+    }
+}
+
+fn root_attributes(run: &Run, t: &Timeline) -> Vec<KeyValue> {
+    let mut out = Vec::with_capacity(run.attributes.0.len() + 6);
+    let has = |k: &str| run.attributes.get(k).is_some();
+    if !has(sc::CICD_PIPELINE_NAME) {
+        out.push(KeyValue::new(
+            sc::CICD_PIPELINE_NAME,
+            run.pipeline_name.clone(),
+        ));
+    }
+    if !has(sc::CICD_PIPELINE_RUN_ID) {
+        out.push(KeyValue::new(sc::CICD_PIPELINE_RUN_ID, run.run_id.clone()));
+    }
+    if let Some(result) = run.outcome.as_str() {
+        out.push(KeyValue::new(sc::CICD_PIPELINE_RESULT, result));
+    }
+    if run.outcome.is_error() {
+        out.push(KeyValue::new(
+            sc::ERROR_TYPE,
+            run.outcome.as_str().unwrap_or("_OTHER"),
+        ));
+    }
+    push_attributes(&mut out, &run.attributes);
+    push_time_marks(&mut out, t.run);
+    out
+}
+
+fn step_attributes(step: &Step, times: timeline::Span) -> Vec<KeyValue> {
+    let mut out = Vec::with_capacity(step.attributes.0.len() + 8);
+    let has = |k: &str| step.attributes.get(k).is_some();
+    if !has(sc::CICD_TASK_NAME) {
+        out.push(KeyValue::new(sc::CICD_TASK_NAME, step.id.clone()));
+    }
+    if !has(sc::CICD_TASK_RUN_ID) {
+        let run_id = if step.attempt > 1 {
+            format!("{}#{}", step.id, step.attempt)
+        } else {
+            step.id.clone()
+        };
+        out.push(KeyValue::new(sc::CICD_TASK_RUN_ID, run_id));
+    }
+    if let Some(result) = step.outcome.as_str() {
+        out.push(KeyValue::new(sc::CICD_TASK_RUN_RESULT, result));
+    }
+    if step.outcome.is_error() {
+        let error_type = step
+            .error_type
+            .as_deref()
+            .or(step.outcome.as_str())
+            .unwrap_or("_OTHER");
+        out.push(KeyValue::new(sc::ERROR_TYPE, error_type.to_owned()));
+    }
+    push_attributes(&mut out, &step.attributes);
+    push_time_marks(&mut out, times);
+    out
+}
+
+fn push_time_marks(out: &mut Vec<KeyValue>, times: timeline::Span) {
+    if times.derived {
+        out.push(KeyValue::new(sc::RETRACE_TIME_SOURCE, "derived"));
+    }
+    if times.adjusted {
+        out.push(KeyValue::new(sc::RETRACE_TIME_ADJUSTED, true));
+    }
+}
+
+fn push_attributes(out: &mut Vec<KeyValue>, attrs: &Attributes) {
+    out.extend(
+        attrs
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), to_value(v))),
+    );
+}
+
+fn to_value(v: &AttrValue) -> Value {
+    match v {
+        AttrValue::Bool(b) => Value::Bool(*b),
+        AttrValue::Int(i) => Value::I64(*i),
+        // Non-finite doubles are not valid OTLP/JSON: send them as text.
+        AttrValue::Float(f) if !f.is_finite() => Value::String(f.to_string().into()),
+        AttrValue::Float(f) => Value::F64(*f),
+        AttrValue::Str(s) => Value::String(s.clone().into()),
+        AttrValue::StrList(l) => Value::Array(Array::String(
+            l.iter().cloned().map(StringValue::from).collect(),
+        )),
+    }
+}
+
+fn to_event(e: &Event) -> opentelemetry::trace::Event {
+    let attrs = e
+        .attributes
+        .iter()
+        .map(|(k, v)| KeyValue::new(k.clone(), to_value(v)))
+        .collect();
+    opentelemetry::trace::Event::new(e.name.clone(), to_system_time(e.time), attrs, 0)
+}

@@ -1,0 +1,25 @@
+//! Records → spans: trace context, deterministic ids, times and invariants, span shape.
+
+pub mod build;
+pub mod context;
+pub mod ids;
+pub mod semconv;
+pub mod timeline;
+
+use context::{ContextError, ContextOrigin};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("invalid trace context in {0}: {1}")]
+    Context(ContextOrigin, ContextError),
+    #[error("run {run_id}: no timestamps recorded anywhere, nothing to place spans on")]
+    NoTimes { run_id: String },
+    #[error("run {run_id}: a time lies before 1970, which OTLP cannot carry")]
+    BeforeEpoch { run_id: String },
+    #[error("step {step:?} names parent {parent:?}, which is not in the run")]
+    UnknownParent { step: String, parent: String },
+    #[error("step {step:?} is its own ancestor")]
+    ParentCycle { step: String },
+    #[error("step {step:?} attempt {attempt} appears twice in the run")]
+    DuplicateStep { step: String, attempt: u32 },
+}
