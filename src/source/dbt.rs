@@ -369,7 +369,15 @@ fn convert(
     let name = format!("dbt {command}");
 
     let mut steps = Vec::with_capacity(a.results.len() * if options.phase_spans { 3 } else { 1 });
+    // A node listed twice (not seen in real artifacts, but nothing forbids it) is a second
+    // attempt of that node rather than a reason to drop the run.
+    let mut seen: HashMap<&str, u32> = HashMap::with_capacity(a.results.len());
     for (i, r) in a.results.iter().enumerate() {
+        let attempt = {
+            let n = seen.entry(r.unique_id.as_ref()).or_insert(0);
+            *n += 1;
+            *n
+        };
         let at = |field: &str| format!("results[{i}].{field}");
         let mut timings = Vec::with_capacity(r.timing.len());
         for (j, t) in r.timing.iter().enumerate() {
@@ -386,7 +394,8 @@ fn convert(
             timings.push((t.name.as_deref().unwrap_or("timing"), start, end));
         }
         let node = manifest.and_then(|m| m.node(&r.unique_id));
-        let step = node_step(r, node, &timings, options, kind);
+        let mut step = node_step(r, node, &timings, options, kind);
+        step.attempt = attempt;
         if options.phase_spans {
             let phases: Vec<Step> = timings
                 .iter()
@@ -394,6 +403,7 @@ fn convert(
                 .map(|(phase, start, end)| {
                     let mut p = Step::new(format!("{}#{phase}", r.unique_id), phase.to_string());
                     p.parent = Some(r.unique_id.to_string());
+                    p.attempt = attempt;
                     p.start = *start;
                     p.end = *end;
                     p.outcome = Outcome::Unknown;

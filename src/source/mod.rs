@@ -206,3 +206,102 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, SourceError> {
     }
     Ok(bytes)
 }
+
+/// The compliance check every source's output must pass, on every fixture of its format
+/// (`fixtures/<name>/`): span ids unique and never zero, every parent present and covering
+/// its children, the root covering everything, and determinism — two conversions a moment
+/// apart give identical spans, so no time or id can come from the clock.
+#[cfg(test)]
+mod compliance {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use opentelemetry::trace::SpanId;
+
+    use super::*;
+    use crate::trace::build::{build, scope};
+
+    fn check(path: &Path, source: &dyn Source, options: &SourceOptions) {
+        let convert = || {
+            let runs = source
+                .parse(path, options)
+                .unwrap_or_else(|e| panic!("{e}"));
+            runs.iter()
+                .map(|r| {
+                    build(r, None, &scope()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                })
+                .collect::<Vec<_>>()
+        };
+        let first = convert();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = convert();
+        assert_eq!(
+            format!("{first:?}"),
+            format!("{second:?}"),
+            "{}: not deterministic",
+            path.display()
+        );
+        for run in &first {
+            let spans: HashMap<SpanId, _> = run
+                .spans
+                .iter()
+                .map(|s| (s.span_context.span_id(), s))
+                .collect();
+            assert_eq!(
+                spans.len(),
+                run.spans.len(),
+                "{}: duplicate span ids",
+                path.display()
+            );
+            let root = &run.spans[0];
+            for s in &run.spans {
+                assert!(s.span_context.is_valid(), "{}: zero id", path.display());
+                assert!(
+                    s.start_time <= s.end_time,
+                    "{}: {} ends before it starts",
+                    path.display(),
+                    s.name
+                );
+                assert!(
+                    root.start_time <= s.start_time && s.end_time <= root.end_time,
+                    "{}: {} outside the run",
+                    path.display(),
+                    s.name
+                );
+                if s.span_context.span_id() != root.span_context.span_id() {
+                    let parent = spans
+                        .get(&s.parent_span_id)
+                        .unwrap_or_else(|| panic!("{}: {} has no parent", path.display(), s.name));
+                    assert!(
+                        parent.start_time <= s.start_time && s.end_time <= parent.end_time,
+                        "{}: {} outside its parent",
+                        path.display(),
+                        s.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_source_passes_on_every_fixture() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        for source in REGISTRY {
+            let (files, errors) = expand_inputs(*source, &[root.join(source.name())]);
+            assert!(errors.is_empty(), "{errors:?}");
+            assert!(!files.is_empty(), "no fixtures for {}", source.name());
+            for options in [
+                SourceOptions::default(),
+                SourceOptions {
+                    phase_spans: true,
+                    include_sql: true,
+                    manifest: None,
+                },
+            ] {
+                for f in &files {
+                    check(f, *source, &options);
+                }
+            }
+        }
+    }
+}
