@@ -36,6 +36,27 @@ pub enum Command {
         After `dbt build`:  dbt build; rc=$?; retrace dbt target/; exit $rc"
     )]
     Dbt(DbtArgs),
+    /// Convert Airflow records: REST API JSON, CLI JSON, task-log folders, scheduler output.
+    Airflow(ConvertArgs),
+    /// Convert Dagu run status: status.jsonl, a dag-runs data directory, legacy .dat files.
+    Dagu(ConvertArgs),
+    /// Convert dotflow records: the JSON flow.log and result() JSON.
+    Dotflow(ConvertArgs),
+    /// Convert retrace's own step records (retrace.records/v1 JSON lines).
+    Records(ConvertArgs),
+}
+
+impl Command {
+    /// The format a conversion verb reads.
+    pub fn format(&self) -> &'static str {
+        match self {
+            Command::Dbt(_) => "dbt",
+            Command::Airflow(_) => "airflow",
+            Command::Dagu(_) => "dagu",
+            Command::Dotflow(_) => "dotflow",
+            Command::Records(_) => "records",
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -65,8 +86,25 @@ impl DbtArgs {
             include_sql: self.include_sql,
             phase_spans: self.phase_spans,
             manifest: self.manifest.clone(),
+            ..Default::default()
         }
     }
+}
+
+/// Arguments of the verbs that convert one format (airflow, dagu, dotflow, records).
+#[derive(Args, Debug)]
+pub struct ConvertArgs {
+    /// Files, directories or globs
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Zone of timestamps written without one: local, UTC, an IANA name (Europe/Berlin) or an
+    /// offset (+09:00) [default: local]
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+
+    #[command(flatten)]
+    pub export: ExportArgs,
 }
 
 /// Options shared by every verb that sends spans.

@@ -14,6 +14,10 @@ fn main() {
     // our environment, see sink::config::EnvSnapshot::take).
     let env = sink::config::EnvSnapshot::take();
     let cli = cli::Cli::parse();
+    let Some(source) = source::by_name(cli.command.format()) else {
+        convert::report(format!("this build has no {} reader", cli.command.format()));
+        std::process::exit(convert::exit::USAGE);
+    };
     let code = match &cli.command {
         cli::Command::Dbt(args) => {
             let paths = if args.paths.is_empty() {
@@ -21,8 +25,29 @@ fn main() {
             } else {
                 args.paths.clone()
             };
-            let dbt = source::by_name("dbt").expect("dbt is registered");
-            convert::run(dbt, &paths, &args.source_options(), &args.export, &env)
+            convert::run(source, &paths, &args.source_options(), &args.export, &env)
+        }
+        cli::Command::Airflow(args)
+        | cli::Command::Dagu(args)
+        | cli::Command::Dotflow(args)
+        | cli::Command::Records(args) => {
+            let tz = match args
+                .tz
+                .as_deref()
+                .map(source::time::Zone::parse)
+                .transpose()
+            {
+                Ok(tz) => tz.unwrap_or_default(),
+                Err(e) => {
+                    convert::report(e);
+                    std::process::exit(convert::exit::USAGE);
+                }
+            };
+            let options = source::SourceOptions {
+                tz,
+                ..Default::default()
+            };
+            convert::run(source, &args.paths, &options, &args.export, &env)
         }
     };
     std::process::exit(code);

@@ -56,6 +56,8 @@ pub struct SourceOptions {
     pub phase_spans: bool,
     /// An explicit dbt manifest.json instead of the one beside each artifact.
     pub manifest: Option<PathBuf>,
+    /// Zone of zone-less local timestamps (`--tz`).
+    pub tz: time::Zone,
 }
 
 /// One artifact format.
@@ -295,7 +297,7 @@ mod compliance {
                 SourceOptions {
                     phase_spans: true,
                     include_sql: true,
-                    manifest: None,
+                    ..Default::default()
                 },
             ] {
                 for f in &files {

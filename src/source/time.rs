@@ -2,7 +2,7 @@
 //! it accepts and what a zone-less value means; this file only does the exact conversion
 //! (no float rounding: fractional digits are read as an integer).
 
-use chrono::{DateTime, NaiveDateTime};
+use chrono::{DateTime, FixedOffset, LocalResult, NaiveDateTime, TimeZone};
 
 use crate::record::Nanos;
 
@@ -34,6 +34,75 @@ pub fn parse_utc(text: &str, assume_utc_if_naive: bool) -> Result<Nanos, String>
         .and_utc()
         .timestamp_nanos_opt()
         .ok_or_else(|| format!("{t:?} is outside the representable range (1677–2262)"))
+}
+
+/// The zone of zone-less local timestamps (Dagu legacy files, dotflow): `--tz`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Zone {
+    /// The machine's zone.
+    #[default]
+    Local,
+    Fixed(FixedOffset),
+    Named(chrono_tz::Tz),
+}
+
+impl Zone {
+    /// `local`, `UTC`, an IANA name (`Europe/Berlin`) or a fixed offset (`+09:00`).
+    pub fn parse(text: &str) -> Result<Zone, String> {
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("local") {
+            return Ok(Zone::Local);
+        }
+        if let Ok(tz) = t.parse::<chrono_tz::Tz>() {
+            return Ok(Zone::Named(tz));
+        }
+        DateTime::parse_from_str(&format!("2000-01-01T00:00:00{t}"), "%Y-%m-%dT%H:%M:%S%:z")
+            .map(|d| Zone::Fixed(*d.offset()))
+            .map_err(|_| format!("--tz {t:?}: expected local, an IANA zone name like Europe/Berlin, or an offset like +09:00"))
+    }
+
+    /// A local wall-clock time in this zone → UTC nanoseconds. In a DST fold the earlier
+    /// instant is taken; a time skipped by DST is an error.
+    pub fn to_utc(self, naive: NaiveDateTime) -> Result<Nanos, String> {
+        fn pick<T: TimeZone>(
+            r: LocalResult<DateTime<T>>,
+            naive: NaiveDateTime,
+        ) -> Result<Nanos, String> {
+            match r {
+                LocalResult::Single(dt) | LocalResult::Ambiguous(dt, _) => dt
+                    .naive_utc()
+                    .and_utc()
+                    .timestamp_nanos_opt()
+                    .ok_or_else(|| {
+                        format!("{naive} is outside the representable range (1677–2262)")
+                    }),
+                LocalResult::None => Err(format!(
+                    "{naive} does not exist in that time zone (DST gap)"
+                )),
+            }
+        }
+        match self {
+            Zone::Local => pick(chrono::Local.from_local_datetime(&naive), naive),
+            Zone::Fixed(o) => pick(o.from_local_datetime(&naive), naive),
+            Zone::Named(tz) => pick(tz.from_local_datetime(&naive), naive),
+        }
+    }
+}
+
+/// A timestamp that may be zone-less: with an offset it is exact; without, it is read as
+/// wall-clock time in `zone`.
+pub fn parse_in_zone(text: &str, zone: Zone) -> Result<Nanos, String> {
+    match parse_utc(text, false) {
+        Ok(n) => Ok(n),
+        Err(e) if !e.ends_with("has no time zone") => Err(e),
+        Err(_) => {
+            let t = text.trim();
+            let naive = NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
+                .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f"))
+                .map_err(|_| format!("{t:?} is not an ISO 8601 timestamp"))?;
+            zone.to_utc(naive)
+        }
+    }
 }
 
 /// Seconds as a float (dbt `elapsed_time`) → nanoseconds, rejecting NaN, infinities and
@@ -88,6 +157,30 @@ mod tests {
         assert!(parse_utc("9999-12-31T23:59:59Z", true).is_err());
         assert!(parse_utc("0000-01-01T00:00:00Z", true).is_err());
         assert!(parse_utc("2026-13-01T00:00:00Z", true).is_err());
+    }
+
+    #[test]
+    fn zones() {
+        let berlin = Zone::parse("Europe/Berlin").unwrap();
+        assert_eq!(parse_in_zone("2026-11-21T06:31:46", berlin), Ok(BASE));
+        assert_eq!(
+            parse_in_zone("2026-11-21 14:31:46", Zone::parse("+09:00").unwrap()),
+            Ok(BASE)
+        );
+        assert_eq!(
+            parse_in_zone("2026-11-21T05:31:46Z", berlin),
+            Ok(BASE),
+            "an offset wins over --tz"
+        );
+        assert_eq!(
+            parse_in_zone("2026-11-21T05:31:46", Zone::parse("UTC").unwrap()),
+            Ok(BASE)
+        );
+        assert!(
+            parse_in_zone("2026-03-29T02:30:00", berlin).is_err(),
+            "DST gap"
+        );
+        assert!(Zone::parse("Mars/Olympus").is_err());
     }
 
     #[test]
