@@ -55,24 +55,19 @@ pub fn run(
         report(e);
         input_failed = true;
     }
-    let mut built = Vec::new();
-    for file in &files {
-        match source.parse(file, options) {
-            Ok(runs) => {
-                for run in runs {
-                    match build_run(run, injected.as_ref(), file) {
-                        Ok((b, clean)) => {
-                            input_failed |= !clean;
-                            built.push(b);
-                        }
-                        Err(()) => input_failed = true,
-                    }
-                }
+    let (runs, parse_errors) = source.parse_all(&files, options);
+    for e in &parse_errors {
+        report(e);
+        input_failed = true;
+    }
+    let mut built = Vec::with_capacity(runs.len());
+    for run in runs {
+        match build_run(run, injected.as_ref()) {
+            Ok((b, clean)) => {
+                input_failed |= !clean;
+                built.push(b);
             }
-            Err(e) => {
-                report(e);
-                input_failed = true;
-            }
+            Err(()) => input_failed = true,
         }
     }
 
@@ -86,11 +81,7 @@ pub fn run(
 
 /// Builds a run's spans. An invalid trace context inside the artifact is reported and the run
 /// is sent as its own trace (returned with `clean = false`).
-fn build_run(
-    mut run: Run,
-    injected: Option<&TraceParent>,
-    file: &std::path::Path,
-) -> Result<(BuiltRun, bool), ()> {
+fn build_run(mut run: Run, injected: Option<&TraceParent>) -> Result<(BuiltRun, bool), ()> {
     let mut clean = true;
     if let Err(e) = build::parent_of(&run, injected) {
         report(format!("{e}; sending the run without that parent"));
@@ -100,7 +91,7 @@ fn build_run(
     match build::build(&run, injected, &build::scope()) {
         Ok(b) => Ok((b, clean)),
         Err(e) => {
-            report(format!("{}: {e}", file.display()));
+            report(format!("{} run {}: {e}", run.system, run.run_id));
             Err(())
         }
     }

@@ -1,6 +1,7 @@
 //! Artifact formats → `Run` records. One file per format; this file holds what they share:
 //! the `Source` trait, the registry, input expansion (directories, globs) and the error type.
 
+pub mod airflow;
 pub mod dbt;
 pub mod time;
 
@@ -69,10 +70,33 @@ pub trait Source: Sync {
     fn detect(&self, path: &Path, head: &[u8]) -> bool;
     /// Reads one file into runs.
     fn parse(&self, path: &Path, options: &SourceOptions) -> Result<Vec<Run>, SourceError>;
+
+    /// Reads several files. Formats whose runs are spread over many records (Airflow: API,
+    /// CLI, logs and scheduler output of the same run) override this to merge them; the
+    /// default converts each file on its own. A bad file never hides the others' runs.
+    fn parse_all(
+        &self,
+        paths: &[PathBuf],
+        options: &SourceOptions,
+    ) -> (Vec<Run>, Vec<SourceError>) {
+        let mut runs = Vec::new();
+        let mut errors = Vec::new();
+        for path in paths {
+            match self.parse(path, options) {
+                Ok(r) => runs.extend(r),
+                Err(e) => errors.push(e),
+            }
+        }
+        (runs, errors)
+    }
 }
 
 /// Every format retrace reads. Adding a format = one file + one line here.
-pub static REGISTRY: &[&dyn Source] = &[&dbt::Dbt];
+pub static REGISTRY: &[&dyn Source] = &[
+    &dbt::Dbt,
+    &airflow::Airflow,
+    // One line per format.
+];
 
 pub fn by_name(name: &str) -> Option<&'static dyn Source> {
     REGISTRY.iter().copied().find(|s| s.name() == name)

@@ -1,0 +1,1158 @@
+//! Airflow (2.x and 3.x): every record a run leaves — REST API JSON (v1 and v2 dagRuns,
+//! taskInstances, tries, listMapped), CLI JSON (`tasks states-for-dag-run`, `dags list-runs`,
+//! warning lines before the JSON tolerated), task-log files (2.x text, 3.x JSON lines) and
+//! scheduler output (`TaskInstance Finished` / `DagRun Finished`, text and structlog forms).
+//!
+//! Records of the same run merge into one run, and records of the same task try into one
+//! span with the most precise times any record has: API, CLI and scheduler dates carry µs;
+//! 2.x `Marking task as` lines carry seconds; log-line timestamps are only where the log
+//! started and stopped, so they rank last. Identity of a try: (dag_id, run_id, task_id,
+//! map_index, try_number) — Airflow's own spans collide on it, ours don't.
+//!
+//! Times: every Airflow date carries an offset (`+00:00`, `Z`, `+0000`) except the
+//! `Marking task as` dates, which are UTC (`strftime` of a UTC datetime).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDateTime;
+use serde_json::{Map, Value};
+
+use crate::record::{Attributes, Event, Nanos, Outcome, ParentText, Run, Step, TimeSource};
+use crate::source::time::parse_utc;
+use crate::source::{read_file, Source, SourceError, SourceOptions};
+use crate::trace::semconv as sc;
+
+pub struct Airflow;
+
+impl Source for Airflow {
+    fn name(&self) -> &'static str {
+        "airflow"
+    }
+
+    fn detect(&self, path: &Path, head: &[u8]) -> bool {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if is_attempt_log(name) {
+            return true;
+        }
+        let head = String::from_utf8_lossy(head);
+        if name.ends_with(".json") {
+            // API log responses (`{"content": …}`) hold log lines, and OTLP span files hold
+            // Airflow's own spans: neither is a run record.
+            return !head.trim_start().starts_with("{\"content\"")
+                && !head.contains("\"resourceSpans\"")
+                && (head.contains("\"task_instances\"")
+                    || head.contains("\"dag_runs\"")
+                    || head.contains("\"dag_run_id\"")
+                    || (head.contains("\"dag_id\"")
+                        && (head.contains("\"task_id\"") || head.contains("\"run_id\""))));
+        }
+        let in_scheduler_dir = path
+            .components()
+            .any(|c| c.as_os_str().to_string_lossy().contains("scheduler"));
+        (name.ends_with(".log") || name.ends_with(".txt"))
+            && (in_scheduler_dir
+                || head.contains("TaskInstance Finished:")
+                || head.contains("DagRun Finished:"))
+    }
+
+    fn parse(&self, path: &Path, options: &SourceOptions) -> Result<Vec<Run>, SourceError> {
+        let (runs, mut errors) = self.parse_all(&[path.to_path_buf()], options);
+        match errors.pop() {
+            Some(e) => Err(e),
+            None => Ok(runs),
+        }
+    }
+
+    fn parse_all(&self, paths: &[PathBuf], _: &SourceOptions) -> (Vec<Run>, Vec<SourceError>) {
+        let mut records = Records::default();
+        let mut errors = Vec::new();
+        for (origin, path) in paths.iter().enumerate() {
+            if let Err(e) = read_records(path, origin, &mut records) {
+                errors.push(e);
+            }
+        }
+        (records.into_runs(), errors)
+    }
+}
+
+fn is_attempt_log(name: &str) -> bool {
+    name.strip_prefix("attempt=")
+        .and_then(|r| r.strip_suffix(".log"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+// ---- the merge model ----
+
+/// A time and how much to trust it: higher rank wins when records disagree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Time {
+    nanos: Nanos,
+    rank: u8,
+}
+
+/// Ranks: a TI's own dates (API, CLI, scheduler) by their digits; the seconds of `Marking task
+/// as` below them; where a log started and stopped last.
+const RANK_TI_DATE: u8 = 20;
+const RANK_MARKING: u8 = 10;
+const RANK_LOG_LINE: u8 = 0;
+
+/// Who said a state: the scheduler's per-try line is the most specific (it says
+/// `up_for_retry` where the tries endpoint says `failed`).
+const STATE_SCHEDULER: u8 = 4;
+const STATE_API: u8 = 3;
+const STATE_CLI: u8 = 2;
+const STATE_LOG: u8 = 1;
+
+fn better(a: Option<Time>, b: Option<Time>) -> Option<Time> {
+    match (a, b) {
+        (Some(x), Some(y)) if y.rank > x.rank => Some(y),
+        (Some(x), _) => Some(x),
+        (None, y) => y,
+    }
+}
+
+fn first<T>(a: Option<T>, b: Option<T>) -> Option<T> {
+    a.or(b)
+}
+
+#[derive(Clone, Debug, Default)]
+struct RunRec {
+    dag_id: String,
+    run_id: String,
+    state: Option<(String, u8)>,
+    start: Option<Time>,
+    end: Option<Time>,
+    queued_at: Option<String>,
+    run_type: Option<String>,
+    logical_date: Option<String>,
+    data_interval_start: Option<String>,
+    data_interval_end: Option<String>,
+    triggered_by: Option<String>,
+    parent: Option<ParentText>,
+}
+
+impl RunRec {
+    fn merge(&mut self, o: RunRec) {
+        self.state = pick_state(self.state.take(), o.state);
+        self.start = better(self.start, o.start);
+        self.end = better(self.end, o.end);
+        self.queued_at = first(self.queued_at.take(), o.queued_at);
+        self.run_type = first(self.run_type.take(), o.run_type);
+        self.logical_date = first(self.logical_date.take(), o.logical_date);
+        self.data_interval_start = first(self.data_interval_start.take(), o.data_interval_start);
+        self.data_interval_end = first(self.data_interval_end.take(), o.data_interval_end);
+        self.triggered_by = first(self.triggered_by.take(), o.triggered_by);
+        self.parent = first(self.parent.take(), o.parent);
+    }
+}
+
+fn pick_state(a: Option<(String, u8)>, b: Option<(String, u8)>) -> Option<(String, u8)> {
+    match (a, b) {
+        (Some(x), Some(y)) if y.1 > x.1 => Some(y),
+        (Some(x), _) => Some(x),
+        (None, y) => y,
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct TryRec {
+    dag_id: String,
+    /// None: CLI `states-for-dag-run` output does not say which run (matched later).
+    run_id: Option<String>,
+    task_id: String,
+    map_index: i64,
+    /// None: the record does not say (CLI states) — it is the task's latest try.
+    try_number: Option<u32>,
+    state: Option<(String, u8)>,
+    start: Option<Time>,
+    end: Option<Time>,
+    queued_when: Option<String>,
+    duration: Option<f64>,
+    operator: Option<String>,
+    hostname: Option<String>,
+    pool: Option<String>,
+    queue: Option<String>,
+    executor: Option<String>,
+    ti_id: Option<String>,
+    pid: Option<i64>,
+    priority_weight: Option<i64>,
+    max_tries: Option<i64>,
+    exit_code: Option<i64>,
+    logical_date: Option<String>,
+    /// (time, type, message) of raised exceptions.
+    exceptions: Vec<(Nanos, String, String)>,
+    /// Which input file said it (to group CLI states without a run id).
+    origin: usize,
+}
+
+impl TryRec {
+    fn merge(&mut self, o: TryRec) {
+        self.state = pick_state(self.state.take(), o.state);
+        self.start = better(self.start, o.start);
+        self.end = better(self.end, o.end);
+        self.queued_when = first(self.queued_when.take(), o.queued_when);
+        self.duration = first(self.duration, o.duration);
+        self.operator = first(self.operator.take(), o.operator);
+        self.hostname = first(self.hostname.take(), o.hostname);
+        self.pool = first(self.pool.take(), o.pool);
+        self.queue = first(self.queue.take(), o.queue);
+        self.executor = first(self.executor.take(), o.executor);
+        self.ti_id = first(self.ti_id.take(), o.ti_id);
+        self.pid = first(self.pid, o.pid);
+        self.priority_weight = first(self.priority_weight, o.priority_weight);
+        self.max_tries = first(self.max_tries, o.max_tries);
+        self.exit_code = first(self.exit_code, o.exit_code);
+        self.logical_date = first(self.logical_date.take(), o.logical_date);
+        for e in o.exceptions {
+            if !self.exceptions.contains(&e) {
+                self.exceptions.push(e);
+            }
+        }
+    }
+
+    fn step_id(&self) -> String {
+        if self.map_index >= 0 {
+            format!("{}[{}]", self.task_id, self.map_index)
+        } else {
+            self.task_id.clone()
+        }
+    }
+}
+
+#[derive(Default)]
+struct Records {
+    runs: Vec<RunRec>,
+    tries: Vec<TryRec>,
+}
+
+type RunKey = (String, String);
+type TryKey = (String, String, String, i64, u32);
+
+impl Records {
+    fn into_runs(self) -> Vec<Run> {
+        let mut runs: BTreeMap<RunKey, RunRec> = BTreeMap::new();
+        for r in self.runs {
+            match runs.get_mut(&(r.dag_id.clone(), r.run_id.clone())) {
+                Some(existing) => existing.merge(r),
+                None => {
+                    runs.insert((r.dag_id.clone(), r.run_id.clone()), r);
+                }
+            }
+        }
+        let (known, unknown): (Vec<TryRec>, Vec<TryRec>) =
+            self.tries.into_iter().partition(|t| t.run_id.is_some());
+        let unknown = assign_runs(unknown, &known, &runs);
+
+        // Latest known try per task, for records that do not say which try they describe.
+        let mut latest: HashMap<(String, String, String, i64), u32> = HashMap::new();
+        for t in known.iter().chain(unknown.iter()) {
+            if let (Some(run), Some(n)) = (&t.run_id, t.try_number) {
+                let slot = latest
+                    .entry((
+                        t.dag_id.clone(),
+                        run.clone(),
+                        t.task_id.clone(),
+                        t.map_index,
+                    ))
+                    .or_insert(n);
+                *slot = (*slot).max(n);
+            }
+        }
+        let mut tries: BTreeMap<TryKey, TryRec> = BTreeMap::new();
+        for mut t in known.into_iter().chain(unknown) {
+            let run = t.run_id.clone().unwrap_or_default();
+            let n = t.try_number.unwrap_or_else(|| {
+                latest
+                    .get(&(
+                        t.dag_id.clone(),
+                        run.clone(),
+                        t.task_id.clone(),
+                        t.map_index,
+                    ))
+                    .copied()
+                    // A try that never started (skipped, upstream_failed) is try 0, as the API says.
+                    .unwrap_or(u32::from(t.start.is_some()))
+            });
+            t.try_number = Some(n);
+            let key = (t.dag_id.clone(), run, t.task_id.clone(), t.map_index, n);
+            match tries.get_mut(&key) {
+                Some(existing) => existing.merge(t),
+                None => {
+                    tries.insert(key, t);
+                }
+            }
+        }
+        // The tries endpoint reports every earlier try as `failed`, but a try followed by
+        // another one was `up_for_retry` (what the scheduler and Airflow's own spans say).
+        let keys: Vec<TryKey> = tries.keys().cloned().collect();
+        for (i, key) in keys.iter().enumerate() {
+            let retried = keys.get(i + 1).is_some_and(|next| {
+                next.0 == key.0 && next.1 == key.1 && next.2 == key.2 && next.3 == key.3
+            });
+            if let Some(t) = tries.get_mut(key).filter(|_| retried) {
+                if let Some(state) = t.state.as_mut().filter(|s| s.0 == "failed") {
+                    state.0 = "up_for_retry".into();
+                }
+            }
+        }
+        for (dag, run, ..) in tries.keys() {
+            runs.entry((dag.clone(), run.clone()))
+                .or_insert_with(|| RunRec {
+                    dag_id: dag.clone(),
+                    run_id: run.clone(),
+                    ..Default::default()
+                });
+        }
+        let mut by_run: BTreeMap<RunKey, Vec<TryRec>> = BTreeMap::new();
+        for ((dag, run, ..), t) in tries {
+            by_run.entry((dag, run)).or_default().push(t);
+        }
+        runs.into_iter()
+            .map(|(key, r)| {
+                let tries = by_run.remove(&key).unwrap_or_default();
+                to_run(r, tries)
+            })
+            .collect()
+    }
+}
+
+/// CLI `states-for-dag-run` output names no run: a try with the same task, map index and
+/// start as one of a known run belongs to it; else one with the same logical date; else the
+/// file's tries form a run of their own, named after the DAG and its earliest start.
+fn assign_runs(
+    unknown: Vec<TryRec>,
+    known: &[TryRec],
+    runs: &BTreeMap<RunKey, RunRec>,
+) -> Vec<TryRec> {
+    let mut by_origin: BTreeMap<usize, Vec<TryRec>> = BTreeMap::new();
+    for t in unknown {
+        by_origin.entry(t.origin).or_default().push(t);
+    }
+    let mut out = Vec::new();
+    for (_, mut group) in by_origin {
+        let matched = group.iter().find_map(|t| {
+            let start = t.start?.nanos;
+            known
+                .iter()
+                .find(|k| {
+                    k.dag_id == t.dag_id
+                        && k.task_id == t.task_id
+                        && k.map_index == t.map_index
+                        && k.start.map(|s| s.nanos) == Some(start)
+                })
+                .and_then(|k| k.run_id.clone())
+        });
+        let matched = matched.or_else(|| {
+            let logical = group.iter().find_map(|t| {
+                t.logical_date
+                    .as_deref()
+                    .and_then(|d| parse_utc(d, false).ok())
+            })?;
+            runs.values()
+                .find(|r| {
+                    r.dag_id == group[0].dag_id
+                        && r.logical_date
+                            .as_deref()
+                            .and_then(|d| parse_utc(d, false).ok())
+                            == Some(logical)
+                })
+                .map(|r| r.run_id.clone())
+        });
+        let run_id = matched.unwrap_or_else(|| {
+            let earliest = group
+                .iter()
+                .filter_map(|t| t.start.map(|s| s.nanos))
+                .min()
+                .unwrap_or(0);
+            format!(
+                "unnamed@{}",
+                chrono::DateTime::from_timestamp_nanos(earliest)
+                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+            )
+        });
+        for t in &mut group {
+            t.run_id = Some(run_id.clone());
+        }
+        out.extend(group);
+    }
+    out
+}
+
+fn state_outcome(state: &str) -> Outcome {
+    match state {
+        "success" => Outcome::Success,
+        "failed" | "up_for_retry" => Outcome::Failure,
+        "skipped" | "upstream_failed" | "removed" => Outcome::Skip,
+        _ => Outcome::Unknown,
+    }
+}
+
+fn to_run(mut r: RunRec, tries: Vec<TryRec>) -> Run {
+    let mut steps: Vec<Step> = tries.iter().map(|t| to_step(&r, t)).collect();
+    // `airflow dags test` records the logical date as the run's start_date, which can lie
+    // after everything the run did (even after its end): that is not a start.
+    let latest = steps
+        .iter()
+        .filter_map(|s| s.end.or(s.start))
+        .chain(r.end.map(|e| e.nanos))
+        .max();
+    if let (Some(start), Some(latest)) = (r.start, latest) {
+        if start.nanos > latest {
+            r.start = None;
+        }
+    }
+    steps.sort_by_key(|s| (s.start.unwrap_or(i64::MAX), s.id.clone(), s.attempt));
+    let state = r.state.as_ref().map(|s| s.0.as_str());
+    let outcome = match state {
+        Some("success") => Outcome::Success,
+        Some("failed") => Outcome::Failure,
+        Some(_) => Outcome::Unknown,
+        // No run record: the worst final state of its latest tries.
+        None => steps
+            .iter()
+            .map(|s| s.outcome)
+            .max_by_key(|o| o.severity())
+            .filter(|o| o.severity() > 0)
+            .unwrap_or(Outcome::Unknown),
+    };
+    let mut a = Attributes::default();
+    a.put(sc::CICD_PIPELINE_RUN_ID, r.run_id.clone());
+    a.put(sc::AIRFLOW_DAG_ID, r.dag_id.clone());
+    a.put(sc::AIRFLOW_DAG_RUN_ID, r.run_id.clone());
+    a.put_opt(sc::AIRFLOW_DAG_RUN_STATE, state);
+    a.put_opt(sc::AIRFLOW_DAG_RUN_TYPE, r.run_type.clone());
+    a.put_opt(sc::AIRFLOW_DAG_RUN_LOGICAL_DATE, r.logical_date.clone());
+    a.put_opt(sc::AIRFLOW_DAG_RUN_QUEUED_AT, r.queued_at.clone());
+    a.put_opt(
+        sc::AIRFLOW_DAG_RUN_DATA_INTERVAL_START,
+        r.data_interval_start.clone(),
+    );
+    a.put_opt(
+        sc::AIRFLOW_DAG_RUN_DATA_INTERVAL_END,
+        r.data_interval_end.clone(),
+    );
+    a.put_opt(sc::AIRFLOW_DAG_RUN_TRIGGERED_BY, r.triggered_by.clone());
+    Run {
+        system: "airflow".into(),
+        // Run ids are unique per DAG only.
+        run_id: format!("{}/{}", r.dag_id, r.run_id),
+        name: format!("dag_run.{}", r.dag_id),
+        pipeline_name: r.dag_id.clone(),
+        start: r.start.map(|t| t.nanos),
+        end: r.end.map(|t| t.nanos),
+        outcome,
+        message: outcome
+            .is_error()
+            .then(|| format!("dag run {}", state.unwrap_or("failed"))),
+        parent: r.parent,
+        native_trace_id: None,
+        attributes: a,
+        steps,
+    }
+}
+
+fn to_step(run: &RunRec, t: &TryRec) -> Step {
+    let id = t.step_id();
+    let mut step = Step::new(id.clone(), format!("task_run.{id}"));
+    let try_number = t.try_number.unwrap_or(0);
+    step.attempt = try_number;
+    // Where a log started and stopped only stands in when no record gave the try's own dates:
+    // beside them it would be mixing two clocks (a log file may even hold a later re-run).
+    let authoritative = [t.start, t.end]
+        .iter()
+        .flatten()
+        .any(|x| x.rank > RANK_LOG_LINE);
+    let keep = |x: Option<Time>| {
+        x.filter(|x| !authoritative || x.rank > RANK_LOG_LINE)
+            .map(|x| x.nanos)
+    };
+    step.start = keep(t.start);
+    step.end = keep(t.end);
+    if step.start.is_none() && step.end.is_none() {
+        step.time_source = TimeSource::Derived;
+    }
+    let state = t.state.as_ref().map(|s| s.0.as_str());
+    step.outcome = state.map_or(Outcome::Unknown, state_outcome);
+    step.exit_code = t.exit_code;
+    let last_exception = t.exceptions.last();
+    if step.outcome.is_error() {
+        step.error_type = last_exception.map(|e| e.1.clone());
+        step.message = Some(match last_exception {
+            Some((_, kind, msg)) => format!("{kind}: {msg}"),
+            None => format!("task {}", state.unwrap_or("failed")),
+        });
+    }
+    for (time, kind, message) in &t.exceptions {
+        let mut attrs = Attributes::default();
+        attrs.put(sc::EXCEPTION_TYPE, kind.clone());
+        attrs.put(sc::EXCEPTION_MESSAGE, message.clone());
+        step.events.push(Event {
+            time: *time,
+            name: sc::EXCEPTION_EVENT.into(),
+            attributes: attrs,
+        });
+    }
+    let a = &mut step.attributes;
+    a.put(sc::CICD_TASK_NAME, t.task_id.clone());
+    a.put(sc::AIRFLOW_DAG_ID, t.dag_id.clone());
+    a.put(sc::AIRFLOW_TASK_ID, t.task_id.clone());
+    a.put(sc::AIRFLOW_DAG_RUN_ID, run.run_id.clone());
+    a.put(sc::AIRFLOW_TI_TRY_NUMBER, i64::from(try_number));
+    a.put(sc::AIRFLOW_TI_MAP_INDEX, t.map_index);
+    a.put_opt(sc::AIRFLOW_TI_STATE, state);
+    a.put_opt(sc::AIRFLOW_TI_ID, t.ti_id.clone());
+    a.put_opt(sc::AIRFLOW_TI_OPERATOR, t.operator.clone());
+    a.put_opt(sc::AIRFLOW_TI_HOSTNAME, t.hostname.clone());
+    a.put_opt(sc::AIRFLOW_TI_POOL, t.pool.clone());
+    a.put_opt(sc::AIRFLOW_TI_QUEUE, t.queue.clone());
+    a.put_opt(sc::AIRFLOW_TI_EXECUTOR, t.executor.clone());
+    a.put_opt(sc::AIRFLOW_TI_QUEUED_WHEN, t.queued_when.clone());
+    a.put_opt(
+        sc::AIRFLOW_TI_DURATION,
+        t.duration.filter(|d| d.is_finite()),
+    );
+    a.put_opt(sc::AIRFLOW_TI_PID, t.pid);
+    a.put_opt(sc::AIRFLOW_TI_PRIORITY_WEIGHT, t.priority_weight);
+    a.put_opt(sc::AIRFLOW_TI_MAX_TRIES, t.max_tries);
+    a.put_opt(sc::PROCESS_EXIT_CODE, t.exit_code);
+    step
+}
+
+// ---- reading files ----
+
+fn read_records(path: &Path, origin: usize, out: &mut Records) -> Result<(), SourceError> {
+    let bytes = read_file(path)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        SourceError::new(
+            path,
+            format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        )
+    })?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if is_attempt_log(name) {
+        return task_log(path, &text, origin, out);
+    }
+    if text.contains("TaskInstance Finished: ") || text.contains("DagRun Finished: ") {
+        return scheduler_log(path, &text, origin, out);
+    }
+    // CLI output may start with warning or log lines (which may themselves open with `[`):
+    // the JSON is the first line-start from which the rest parses.
+    let mut offset = 0;
+    let mut first_error = None;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with('[') || line.starts_with('{') {
+            match serde_json::from_str::<Value>(&text[offset..]) {
+                Ok(value) => return json_records(path, &value, origin, out),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        offset += line.len();
+    }
+    Err(match first_error {
+        Some(e) => SourceError::json(path, &e),
+        None => SourceError::new(path, "no Airflow record found (expected API/CLI JSON, a task log attempt=N.log or scheduler output)"),
+    })
+}
+
+fn json_records(
+    path: &Path,
+    value: &Value,
+    origin: usize,
+    out: &mut Records,
+) -> Result<(), SourceError> {
+    let bad = |what: &str| SourceError::new(path, what.to_owned());
+    match value {
+        Value::Object(o) if o.contains_key("task_instances") => {
+            let list = o["task_instances"]
+                .as_array()
+                .ok_or_else(|| bad("task_instances is not a list"))?;
+            for ti in list {
+                out.tries.push(ti_record(path, ti, origin, STATE_API)?);
+            }
+        }
+        Value::Object(o) if o.contains_key("dag_runs") => {
+            let list = o["dag_runs"]
+                .as_array()
+                .ok_or_else(|| bad("dag_runs is not a list"))?;
+            for r in list {
+                out.runs.push(run_record(path, r, STATE_API)?);
+            }
+        }
+        Value::Object(o) if o.contains_key("task_id") => {
+            out.tries.push(ti_record(path, value, origin, STATE_API)?)
+        }
+        Value::Object(o) if o.contains_key("dag_run_id") || o.contains_key("run_id") => {
+            out.runs.push(run_record(path, value, STATE_API)?)
+        }
+        Value::Array(items) => {
+            for item in items {
+                let o = item
+                    .as_object()
+                    .ok_or_else(|| bad("CLI output: expected a list of objects"))?;
+                if o.contains_key("task_id") {
+                    out.tries.push(ti_record(path, item, origin, STATE_CLI)?);
+                } else if o.contains_key("run_id") {
+                    out.runs.push(run_record(path, item, STATE_CLI)?);
+                } else {
+                    return Err(bad("CLI output: entries have neither task_id nor run_id"));
+                }
+            }
+        }
+        _ => return Err(bad(
+            "not an Airflow record (expected a dagRun, taskInstances, dag_runs or CLI JSON output)",
+        )),
+    }
+    Ok(())
+}
+
+/// A string field; CLI JSON writes every value as a string and `""` for none.
+fn text(o: &Map<String, Value>, key: &str) -> Option<String> {
+    match o.get(key)? {
+        Value::String(s) if s.is_empty() || s == "None" => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn int(o: &Map<String, Value>, key: &str) -> Option<i64> {
+    match o.get(key)? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn date(path: &Path, o: &Map<String, Value>, key: &str) -> Result<Option<Time>, SourceError> {
+    match text(o, key) {
+        None => Ok(None),
+        Some(s) => timestamp(&s, RANK_TI_DATE)
+            .map(Some)
+            .map_err(|e| SourceError::new(path, format!("{key}: {e}"))),
+    }
+}
+
+/// An Airflow date with an offset; the rank grows with its fractional digits.
+fn timestamp(s: &str, base_rank: u8) -> Result<Time, String> {
+    let nanos = parse_utc(s, false)?;
+    let digits =
+        s.split_once('.')
+            .map_or(0, |(_, f)| f.bytes().take_while(u8::is_ascii_digit).count()) as u8;
+    Ok(Time {
+        nanos,
+        rank: base_rank + digits.min(9),
+    })
+}
+
+fn required(path: &Path, o: &Map<String, Value>, key: &str) -> Result<String, SourceError> {
+    text(o, key).ok_or_else(|| SourceError::new(path, format!("a record has no {key}")))
+}
+
+fn ti_record(
+    path: &Path,
+    ti: &Value,
+    origin: usize,
+    state_rank: u8,
+) -> Result<TryRec, SourceError> {
+    let o = ti
+        .as_object()
+        .ok_or_else(|| SourceError::new(path, "a task instance is not an object"))?;
+    Ok(TryRec {
+        dag_id: required(path, o, "dag_id")?,
+        run_id: text(o, "dag_run_id").or_else(|| text(o, "run_id")),
+        task_id: required(path, o, "task_id")?,
+        map_index: int(o, "map_index").unwrap_or(-1),
+        try_number: int(o, "try_number").and_then(|n| u32::try_from(n).ok()),
+        state: text(o, "state").map(|s| (s, state_rank)),
+        start: date(path, o, "start_date")?,
+        end: date(path, o, "end_date")?,
+        queued_when: text(o, "queued_when"),
+        duration: o.get("duration").and_then(Value::as_f64),
+        operator: text(o, "operator"),
+        hostname: text(o, "hostname"),
+        pool: text(o, "pool"),
+        queue: text(o, "queue"),
+        executor: text(o, "executor"),
+        ti_id: text(o, "id"),
+        pid: int(o, "pid"),
+        priority_weight: int(o, "priority_weight"),
+        max_tries: int(o, "max_tries"),
+        exit_code: None,
+        logical_date: text(o, "logical_date").or_else(|| text(o, "execution_date")),
+        exceptions: Vec::new(),
+        origin,
+    })
+}
+
+fn run_record(path: &Path, run: &Value, state_rank: u8) -> Result<RunRec, SourceError> {
+    let o = run
+        .as_object()
+        .ok_or_else(|| SourceError::new(path, "a dag run is not an object"))?;
+    let run_id = text(o, "dag_run_id")
+        .or_else(|| text(o, "run_id"))
+        .ok_or_else(|| SourceError::new(path, "a dag run has no dag_run_id"))?;
+    Ok(RunRec {
+        dag_id: required(path, o, "dag_id")?,
+        parent: o
+            .get("conf")
+            .and_then(|c| parent_from_conf(path, &run_id, c)),
+        run_id,
+        state: text(o, "state").map(|s| (s, state_rank)),
+        start: date(path, o, "start_date")?,
+        end: date(path, o, "end_date")?,
+        queued_at: text(o, "queued_at"),
+        run_type: text(o, "run_type"),
+        logical_date: text(o, "logical_date").or_else(|| text(o, "execution_date")),
+        data_interval_start: text(o, "data_interval_start"),
+        data_interval_end: text(o, "data_interval_end"),
+        triggered_by: text(o, "triggered_by"),
+    })
+}
+
+/// The caller's trace context in the run's conf: Airflow 3.3's reserved
+/// `airflow/dagrun_parent_trace_context` (a traceparent string or {traceparent, tracestate}),
+/// else the common `traceparent` (+ `tracestate`) keys.
+fn parent_from_conf(path: &Path, run_id: &str, conf: &Value) -> Option<ParentText> {
+    const RESERVED: &str = "airflow/dagrun_parent_trace_context";
+    let origin = |key: &str| format!("{}: conf[{key:?}] of run {run_id}", path.display());
+    let conf = conf.as_object()?;
+    match conf.get(RESERVED) {
+        Some(Value::String(tp)) => Some(ParentText {
+            traceparent: tp.clone(),
+            tracestate: None,
+            origin: origin(RESERVED),
+        }),
+        Some(Value::Object(o)) => Some(ParentText {
+            traceparent: o.get("traceparent")?.as_str()?.to_owned(),
+            tracestate: o
+                .get("tracestate")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            origin: origin(RESERVED),
+        }),
+        _ => Some(ParentText {
+            traceparent: conf.get("traceparent")?.as_str()?.to_owned(),
+            tracestate: conf
+                .get("tracestate")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            origin: origin("traceparent"),
+        }),
+    }
+}
+
+// ---- task logs ----
+
+/// `key=value` folder names on the way to the file (`dag_id=…/run_id=…/task_id=…/
+/// [map_index=N/]attempt=N.log` by default). The template is configurable, so the folders
+/// only fill in what the log's own lines do not say.
+fn path_fields(path: &Path) -> HashMap<String, String> {
+    path.components()
+        .filter_map(|c| {
+            let part = c.as_os_str().to_string_lossy();
+            let part = part.strip_suffix(".log").unwrap_or(&part);
+            part.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect()
+}
+
+fn task_log(path: &Path, text: &str, origin: usize, out: &mut Records) -> Result<(), SourceError> {
+    let fields = path_fields(path);
+    let mut t = TryRec {
+        origin,
+        map_index: -1,
+        ..Default::default()
+    };
+    let first_line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    if first_line.trim_start().starts_with('{') {
+        json_task_log(path, text, &mut t)?;
+    } else {
+        text_task_log(path, text, &mut t)?;
+    }
+    let from_path = |key: &str| fields.get(key).cloned();
+    if t.dag_id.is_empty() {
+        t.dag_id = from_path("dag_id").unwrap_or_default();
+    }
+    if t.task_id.is_empty() {
+        t.task_id = from_path("task_id").unwrap_or_default();
+    }
+    t.run_id = t.run_id.or_else(|| from_path("run_id"));
+    if t.map_index < 0 {
+        t.map_index = from_path("map_index")
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(-1);
+    }
+    t.try_number = t
+        .try_number
+        .or_else(|| from_path("attempt").and_then(|a| a.parse().ok()));
+    if t.dag_id.is_empty() || t.task_id.is_empty() || t.run_id.is_none() || t.try_number.is_none() {
+        return Err(SourceError::new(path, "cannot tell which task try this log belongs to (no dag_id/run_id/task_id/try in its lines or folders)"));
+    }
+    out.tries.push(t);
+    Ok(())
+}
+
+/// Airflow 3.x task log: one JSON object per line; where the log started and stopped, the
+/// context keys, and `error_detail` as exception events.
+fn json_task_log(path: &Path, text: &str, t: &mut TryRec) -> Result<(), SourceError> {
+    let mut parsed_any = false;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Ok(Value::Object(o)) = serde_json::from_str::<Value>(line) else {
+            // A torn last line (the worker was killed) is expected; anything else is not.
+            if n + 1 == text.lines().count() {
+                continue;
+            }
+            return Err(SourceError::new(
+                path,
+                format!("line {}: not a JSON log record", n + 1),
+            ));
+        };
+        parsed_any = true;
+        let Some(ts) = text_field(&o, "timestamp") else {
+            continue;
+        };
+        let time = timestamp(&ts, RANK_LOG_LINE)
+            .map_err(|e| SourceError::new(path, format!("line {}: timestamp: {e}", n + 1)))?;
+        let time = Time {
+            rank: RANK_LOG_LINE,
+            ..time
+        };
+        if t.start.is_none() {
+            t.start = Some(time);
+        }
+        t.end = Some(time);
+        if t.dag_id.is_empty() {
+            t.dag_id = text_field(&o, "dag_id").unwrap_or_default();
+        }
+        if t.task_id.is_empty() {
+            t.task_id = text_field(&o, "task_id").unwrap_or_default();
+        }
+        if t.run_id.is_none() {
+            t.run_id = text_field(&o, "run_id");
+        }
+        if t.map_index < 0 {
+            t.map_index = int(&o, "map_index").unwrap_or(-1);
+        }
+        if t.try_number.is_none() {
+            t.try_number = int(&o, "try_number").and_then(|n| u32::try_from(n).ok());
+        }
+        if t.ti_id.is_none() {
+            t.ti_id = text_field(&o, "ti_id");
+        }
+        if let Some(Value::Array(details)) = o.get("error_detail") {
+            // The last entry is the exception that was raised (earlier ones are its causes).
+            if let Some(Value::Object(d)) = details.last() {
+                let kind = text_field(d, "exc_type").unwrap_or_else(|| "Exception".into());
+                let message = text_field(d, "exc_value").unwrap_or_default();
+                t.exceptions.push((time.nanos, kind, message));
+            }
+        }
+    }
+    if !parsed_any {
+        return Err(SourceError::new(path, "no JSON log records in this file"));
+    }
+    Ok(())
+}
+
+fn text_field(o: &Map<String, Value>, key: &str) -> Option<String> {
+    text(o, key)
+}
+
+/// Airflow 2.x task log: `[<ISO ms+0000>] {file.py:N} LEVEL - message` lines.
+fn text_task_log(path: &Path, text: &str, t: &mut TryRec) -> Result<(), SourceError> {
+    let mut saw_line = false;
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some((ts, message)) = split_log_line(line) else {
+            continue;
+        };
+        let time = match timestamp(ts, RANK_LOG_LINE) {
+            Ok(time) => Time {
+                rank: RANK_LOG_LINE,
+                ..time
+            },
+            Err(e) => return Err(SourceError::new(path, format!("log line timestamp: {e}"))),
+        };
+        saw_line = true;
+        if t.start.is_none() {
+            t.start = Some(time);
+        }
+        t.end = better(t.end.filter(|e| e.rank > RANK_LOG_LINE), Some(time));
+        if let Some(rest) = message.split_once("Marking task as ").map(|(_, r)| r) {
+            marking_line(path, rest, t)?;
+        } else if let Some(rest) = message.strip_prefix("Starting attempt ") {
+            t.try_number = rest.split_whitespace().next().and_then(|n| n.parse().ok());
+        } else if let Some(code) = message.strip_prefix("Task exited with return code ") {
+            t.exit_code = code.split_whitespace().next().and_then(|c| c.parse().ok());
+        } else if message.contains("Task failed with exception") {
+            // The traceback follows without a prefix; its last line is `Type: message`.
+            let mut last = None;
+            while let Some(next) = lines.peek() {
+                if split_log_line(next).is_some() {
+                    break;
+                }
+                if !next.starts_with(' ') && next.contains(": ") {
+                    last = Some(next.to_owned());
+                }
+                lines.next();
+            }
+            if let Some((kind, msg)) = last.and_then(|l| l.split_once(": ")) {
+                t.exceptions
+                    .push((time.nanos, kind.trim().to_owned(), msg.trim().to_owned()));
+            }
+        }
+    }
+    if !saw_line {
+        return Err(SourceError::new(path, "no Airflow log lines in this file"));
+    }
+    Ok(())
+}
+
+/// `[2026-11-21T05:28:47.185+0000] {taskinstance.py:2867} INFO - message` → (time, message).
+fn split_log_line(line: &str) -> Option<(&str, &str)> {
+    let rest = line.strip_prefix('[')?;
+    let (ts, rest) = rest.split_once("] ")?;
+    let (_, message) = rest.split_once(" - ")?;
+    Some((ts, message))
+}
+
+/// `SUCCESS. dag_id=…, task_id=…, run_id=…, [map_index=N, ]execution_date=…, start_date=…,
+/// end_date=…` — the dates are `strftime("%Y%m%dT%H%M%S")` of UTC datetimes, or empty.
+fn marking_line(path: &Path, rest: &str, t: &mut TryRec) -> Result<(), SourceError> {
+    let (state, fields) = rest.split_once(". ").unwrap_or((rest, ""));
+    t.state = Some((state.trim().to_ascii_lowercase(), STATE_LOG));
+    let kv = key_values(fields);
+    let compact = |key: &str| -> Result<Option<Time>, SourceError> {
+        match kv.get(key).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => NaiveDateTime::parse_from_str(v, "%Y%m%dT%H%M%S")
+                .ok()
+                .and_then(|n| n.and_utc().timestamp_nanos_opt())
+                .map(|nanos| {
+                    Some(Time {
+                        nanos,
+                        rank: RANK_MARKING,
+                    })
+                })
+                .ok_or_else(|| {
+                    SourceError::new(
+                        path,
+                        format!("Marking task line: {key} {v:?} is not a YYYYMMDDTHHMMSS date"),
+                    )
+                }),
+        }
+    };
+    t.start = better(
+        t.start.filter(|s| s.rank > RANK_LOG_LINE),
+        compact("start_date")?,
+    )
+    .or(t.start);
+    if let Some(end) = compact("end_date")? {
+        t.end = better(t.end.filter(|e| e.rank > RANK_LOG_LINE), Some(end));
+    }
+    let put = |slot: &mut String, key: &str| {
+        if slot.is_empty() {
+            *slot = kv.get(key).cloned().unwrap_or_default();
+        }
+    };
+    put(&mut t.dag_id, "dag_id");
+    put(&mut t.task_id, "task_id");
+    if t.run_id.is_none() {
+        t.run_id = kv.get("run_id").cloned();
+    }
+    if let Some(m) = kv.get("map_index").and_then(|m| m.parse().ok()) {
+        t.map_index = m;
+    }
+    Ok(())
+}
+
+/// `a=1, b=x (y=z), c=` → {a: 1, b: "x (y=z)", c: ""}. A comma only separates fields when a
+/// `key=` follows it; a trailing structlog ` [logger] loc=…` is dropped.
+fn key_values(text: &str) -> HashMap<String, String> {
+    let text = match text.rfind(" [") {
+        Some(i) if text[i..].contains("loc=") || text[i..].ends_with(']') => &text[..i],
+        _ => text,
+    };
+    let mut out = HashMap::new();
+    let mut rest = text.trim();
+    while let Some((key, after)) = rest.split_once('=') {
+        let key = key.trim().trim_start_matches(',').trim();
+        let mut end = after.len();
+        let mut search = 0;
+        while let Some(i) = after[search..].find(',') {
+            let at = search + i;
+            let next = after[at + 1..].trim_start();
+            let next_key: String = next
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !next_key.is_empty() && next[next_key.len()..].starts_with('=') {
+                end = at;
+                break;
+            }
+            search = at + 1;
+        }
+        if !key.is_empty() {
+            out.entry(key.to_owned())
+                .or_insert_with(|| after[..end].trim().to_owned());
+        }
+        rest = if end < after.len() {
+            &after[end + 1..]
+        } else {
+            ""
+        };
+    }
+    out
+}
+
+// ---- scheduler output ----
+
+fn scheduler_log(
+    path: &Path,
+    text: &str,
+    origin: usize,
+    out: &mut Records,
+) -> Result<(), SourceError> {
+    let value = |kv: &HashMap<String, String>, k: &str| {
+        kv.get(k).filter(|v| !v.is_empty() && *v != "None").cloned()
+    };
+    let date =
+        |kv: &HashMap<String, String>, k: &str, n: usize| -> Result<Option<Time>, SourceError> {
+            value(kv, k)
+                .map(|v| {
+                    timestamp(&v, RANK_TI_DATE)
+                        .map_err(|e| SourceError::new(path, format!("line {n}: {k}: {e}")))
+                })
+                .transpose()
+        };
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if let Some((_, rest)) = line.split_once("TaskInstance Finished: ") {
+            let kv = key_values(rest);
+            let (Some(dag_id), Some(task_id), Some(run_id)) = (
+                value(&kv, "dag_id"),
+                value(&kv, "task_id"),
+                value(&kv, "run_id"),
+            ) else {
+                return Err(SourceError::new(
+                    path,
+                    format!("line {n}: TaskInstance Finished without dag_id/task_id/run_id"),
+                ));
+            };
+            out.tries.push(TryRec {
+                dag_id,
+                run_id: Some(run_id),
+                task_id,
+                map_index: value(&kv, "map_index")
+                    .and_then(|m| m.parse().ok())
+                    .unwrap_or(-1),
+                try_number: value(&kv, "try_number").and_then(|m| m.parse().ok()),
+                state: value(&kv, "state").map(|s| (s, STATE_SCHEDULER)),
+                start: date(&kv, "run_start_date", n)?,
+                end: date(&kv, "run_end_date", n)?,
+                queued_when: value(&kv, "queued_dttm"),
+                duration: value(&kv, "run_duration").and_then(|d| d.parse().ok()),
+                operator: value(&kv, "operator"),
+                pool: value(&kv, "pool"),
+                queue: value(&kv, "queue"),
+                executor: value(&kv, "executor"),
+                ti_id: value(&kv, "ti_id"),
+                pid: value(&kv, "pid").and_then(|p| p.parse().ok()),
+                priority_weight: value(&kv, "priority_weight").and_then(|p| p.parse().ok()),
+                max_tries: value(&kv, "max_tries").and_then(|p| p.parse().ok()),
+                origin,
+                ..Default::default()
+            });
+        } else if let Some((_, rest)) = line.split_once("DagRun Finished: ") {
+            let kv = key_values(rest);
+            let (Some(dag_id), Some(run_id)) = (value(&kv, "dag_id"), value(&kv, "run_id")) else {
+                return Err(SourceError::new(
+                    path,
+                    format!("line {n}: DagRun Finished without dag_id/run_id"),
+                ));
+            };
+            out.runs.push(RunRec {
+                dag_id,
+                run_id,
+                state: value(&kv, "state").map(|s| (s, STATE_SCHEDULER)),
+                start: date(&kv, "run_start_date", n)?,
+                end: date(&kv, "run_end_date", n)?,
+                run_type: value(&kv, "run_type"),
+                logical_date: value(&kv, "logical_date").or_else(|| value(&kv, "execution_date")),
+                data_interval_start: value(&kv, "data_interval_start"),
+                data_interval_end: value(&kv, "data_interval_end"),
+                ..Default::default()
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_values_split_only_before_keys() {
+        let kv = key_values("dag_id=d, task_id=t, executor=SequentialExecutor(parallelism=32), executor_state=success, state=up_for_retry, scheduled_dttm=2026-11-21 05:41:07.758237+00:00,queued_by_job_id=3, pid=16812 [airflow.jobs.scheduler_job_runner.SchedulerJobRunner] loc=scheduler_job_runner.py:1439");
+        assert_eq!(kv["executor"], "SequentialExecutor(parallelism=32)");
+        assert_eq!(kv["state"], "up_for_retry");
+        assert_eq!(kv["executor_state"], "success");
+        assert_eq!(kv["scheduled_dttm"], "2026-11-21 05:41:07.758237+00:00");
+        assert_eq!(kv["queued_by_job_id"], "3");
+        assert_eq!(kv["pid"], "16812");
+        let kv = key_values("dag_id=d, task_id=t, run_id=r, execution_date=20261121T053120, start_date=, end_date=20261121T053337");
+        assert_eq!(kv["start_date"], "");
+        assert_eq!(kv["end_date"], "20261121T053337");
+    }
+
+    #[test]
+    fn attempt_log_names() {
+        assert!(is_attempt_log("attempt=1.log"));
+        assert!(is_attempt_log("attempt=12.log"));
+        assert!(!is_attempt_log("attempt=.log"));
+        assert!(!is_attempt_log("attempt=1.txt"));
+    }
+
+    #[test]
+    fn more_precise_times_win() {
+        let s = Some(Time {
+            nanos: 1,
+            rank: RANK_MARKING,
+        });
+        let us = Some(Time {
+            nanos: 2,
+            rank: RANK_TI_DATE + 6,
+        });
+        assert_eq!(better(s, us), us);
+        assert_eq!(better(us, s), us);
+        assert_eq!(better(None, s), s);
+    }
+
+    #[test]
+    fn log_lines() {
+        assert_eq!(
+            split_log_line("[2026-11-21T05:28:47.185+0000] {taskinstance.py:2867} INFO - Starting attempt 1 of 2"),
+            Some(("2026-11-21T05:28:47.185+0000", "Starting attempt 1 of 2"))
+        );
+        assert_eq!(split_log_line("Traceback (most recent call last):"), None);
+    }
+}
