@@ -44,6 +44,9 @@ pub enum Command {
     Dotflow(ConvertArgs),
     /// Convert retrace's own step records (retrace.records/v1 JSON lines).
     Records(ConvertArgs),
+    /// Walk directories and globs, detect each file's format, convert everything; a bad
+    /// file is reported and the rest still delivered.
+    Backfill(BackfillArgs),
 }
 
 impl Command {
@@ -55,6 +58,7 @@ impl Command {
             Command::Dagu(_) => "dagu",
             Command::Dotflow(_) => "dotflow",
             Command::Records(_) => "records",
+            Command::Backfill(_) => "backfill",
         }
     }
 }
@@ -102,6 +106,25 @@ pub struct ConvertArgs {
     /// offset (+09:00) [default: local]
     #[arg(long, value_name = "ZONE")]
     pub tz: Option<String>,
+
+    #[command(flatten)]
+    pub export: ExportArgs,
+}
+
+/// Arguments of `retrace backfill`.
+#[derive(Args, Debug)]
+pub struct BackfillArgs {
+    /// Directories, files or globs holding artifacts of any format retrace reads
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Zone of timestamps written without one (see `retrace dagu --help`) [default: local]
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+
+    /// Export dbt compiled SQL as db.query.text
+    #[arg(long)]
+    pub include_sql: bool,
 
     #[command(flatten)]
     pub export: ExportArgs,

@@ -1,13 +1,14 @@
 //! The conversion verbs: inputs → runs (a source) → spans (`trace/`) → a sink. Every problem
-//! is one line on stderr naming the file; a bad input never stops the others.
+//! is one line on stderr naming the file; a bad input never stops the others. Runs are sent
+//! as they are built, through one sink (one connection) for the whole invocation.
 
 use std::path::PathBuf;
 
 use crate::cli::ExportArgs;
 use crate::record::Run;
-use crate::sink::config::{self, EnvSnapshot, SinkConfig};
-use crate::sink::{self, SinkError};
-use crate::source::{self, Source, SourceOptions};
+use crate::sink::config::{self, EnvSnapshot, ExporterKind, SinkConfig};
+use crate::sink::{self, Sink};
+use crate::source::{self, Source, SourceError, SourceOptions};
 use crate::trace::build::{self, BuiltRun};
 use crate::trace::context::{InjectedContext, TraceParent};
 
@@ -23,10 +24,39 @@ pub fn report(message: impl std::fmt::Display) {
     eprintln!("retrace: {message}");
 }
 
-/// Runs a conversion verb end to end and returns the exit code.
+/// One format's verb (`retrace dbt …`, `retrace airflow …`).
 pub fn run(
-    source: &dyn Source,
+    source: &'static dyn Source,
     paths: &[PathBuf],
+    options: &SourceOptions,
+    export: &ExportArgs,
+    env: &EnvSnapshot,
+) -> i32 {
+    let (files, errors) = source::expand_inputs(source, paths);
+    execute(vec![(source, files)], errors, options, export, env)
+}
+
+/// `retrace backfill`: every file goes to the format that detects it.
+pub fn backfill(
+    paths: &[PathBuf],
+    options: &SourceOptions,
+    export: &ExportArgs,
+    env: &EnvSnapshot,
+) -> i32 {
+    let (files, errors) = source::expand_any(paths);
+    let mut groups: Vec<(&'static dyn Source, Vec<PathBuf>)> = Vec::new();
+    for (source, file) in files {
+        match groups.iter_mut().find(|(s, _)| s.name() == source.name()) {
+            Some((_, list)) => list.push(file),
+            None => groups.push((source, vec![file])),
+        }
+    }
+    execute(groups, errors, options, export, env)
+}
+
+fn execute(
+    groups: Vec<(&'static dyn Source, Vec<PathBuf>)>,
+    input_errors: Vec<SourceError>,
     options: &SourceOptions,
     export: &ExportArgs,
     env: &EnvSnapshot,
@@ -48,34 +78,33 @@ pub fn run(
                 return exit::USAGE;
             }
         };
-
-    let mut input_failed = false;
-    let (files, errors) = source::expand_inputs(source, paths);
-    for e in &errors {
+    let mut input_failed = !input_errors.is_empty();
+    for e in &input_errors {
         report(e);
-        input_failed = true;
     }
-    let (runs, parse_errors) = source.parse_all(&files, options);
-    for e in &parse_errors {
-        report(e);
-        input_failed = true;
-    }
-    let mut built = Vec::with_capacity(runs.len());
-    for run in runs {
-        match build_run(run, injected.as_ref()) {
-            Ok((b, clean)) => {
-                input_failed |= !clean;
-                built.push(b);
+    let mut delivery = Delivery::new(&config, export);
+    for (source, files) in groups {
+        let (runs, errors) = source.parse_all(&files, options);
+        for e in &errors {
+            report(e);
+            input_failed = true;
+        }
+        for run in runs {
+            match build_run(run, injected.as_ref()) {
+                Ok((built, clean)) => {
+                    input_failed |= !clean;
+                    delivery.send(built);
+                }
+                Err(()) => input_failed = true,
             }
-            Err(()) => input_failed = true,
         }
     }
-
-    let delivered = deliver(&config, built, export);
-    match delivered {
-        Err(()) => exit::DELIVERY,
-        Ok(()) if input_failed => exit::INPUT,
-        Ok(()) => exit::OK,
+    if !delivery.finish() {
+        exit::DELIVERY
+    } else if input_failed {
+        exit::INPUT
+    } else {
+        exit::OK
     }
 }
 
@@ -97,96 +126,115 @@ fn build_run(mut run: Run, injected: Option<&TraceParent>) -> Result<(BuiltRun, 
     }
 }
 
-fn deliver(config: &SinkConfig, runs: Vec<BuiltRun>, export: &ExportArgs) -> Result<(), ()> {
-    let total: usize = runs.iter().map(|r| r.spans.len()).sum();
-    if export.print_traceparent {
-        for r in &runs {
-            println!("{}", r.traceparent);
+/// Sends runs as they come; the sink is opened on the first run, so nothing is connected
+/// when there is nothing to send.
+struct Delivery<'a> {
+    config: &'a SinkConfig,
+    export: &'a ExportArgs,
+    sink: Option<Box<dyn Sink>>,
+    runs: usize,
+    spans: usize,
+    sent: usize,
+    failed: bool,
+}
+
+impl<'a> Delivery<'a> {
+    fn new(config: &'a SinkConfig, export: &'a ExportArgs) -> Self {
+        Delivery {
+            config,
+            export,
+            sink: None,
+            runs: 0,
+            spans: 0,
+            sent: 0,
+            failed: false,
         }
     }
-    if export.dry_run {
-        for r in &runs {
+
+    fn send(&mut self, run: BuiltRun) {
+        self.runs += 1;
+        self.spans += run.spans.len();
+        if self.export.print_traceparent {
+            println!("{}", run.traceparent);
+        }
+        if self.export.dry_run {
             println!(
                 "would send {} spans of {} run {} (trace {}) to {}",
-                r.spans.len(),
-                r.system,
-                r.run_id,
-                &r.traceparent[3..35],
-                destination(config)
+                run.spans.len(),
+                run.system,
+                run.run_id,
+                &run.traceparent[3..35],
+                destination(self.config)
             );
+            return;
         }
-        return Ok(());
-    }
-    if runs.is_empty() {
-        return Ok(());
-    }
-    let mut sink = match sink::open(config) {
-        Ok(s) => s,
-        Err(e) => {
-            report(e);
-            return Err(());
+        if self.sink.is_none() {
+            match sink::open(self.config) {
+                Ok(s) => self.sink = Some(s),
+                Err(e) => {
+                    // Reported once; later runs count as undelivered.
+                    if !self.failed {
+                        report(e);
+                    }
+                    self.failed = true;
+                    return;
+                }
+            }
         }
-    };
-    let mut sent = 0;
-    let mut failed = false;
-    for r in &runs {
-        let resource = sink::resource_for(&r.system, config);
-        match sink.send(r, &resource) {
-            Ok(n) => sent += n,
+        let sink = self.sink.as_mut().expect("opened above");
+        let resource = sink::resource_for(&run.system, self.config);
+        match sink.send(&run, &resource) {
+            Ok(n) => self.sent += n,
             Err(e) => {
                 report(e);
-                failed = true;
+                self.failed = true;
             }
         }
     }
-    if let Err(e) = sink.finish() {
-        report(e);
-        failed = true;
-    }
-    if !export.quiet && config.exporter != config::ExporterKind::Console {
-        report(format!(
-            "{} {sent} of {total} spans from {} run(s) to {}",
-            if failed {
-                "delivered only"
-            } else {
-                "delivered"
-            },
-            runs.len(),
-            destination(config)
-        ));
-    }
-    if failed {
-        Err(())
-    } else {
-        Ok(())
+
+    /// Flushes and reports; false when something was not delivered.
+    fn finish(mut self) -> bool {
+        if self.export.dry_run {
+            return true;
+        }
+        if let Some(sink) = self.sink.as_mut() {
+            if let Err(e) = sink.finish() {
+                report(e);
+                self.failed = true;
+            }
+        }
+        if !self.export.quiet && self.runs > 0 && self.config.exporter != ExporterKind::Console {
+            report(format!(
+                "{} {} of {} spans from {} run(s) to {}",
+                if self.failed {
+                    "delivered only"
+                } else {
+                    "delivered"
+                },
+                self.sent,
+                self.spans,
+                self.runs,
+                destination(self.config)
+            ));
+        }
+        !self.failed
     }
 }
 
 fn destination(config: &SinkConfig) -> String {
     match config.exporter {
-        config::ExporterKind::Otlp => format!(
+        ExporterKind::Otlp => format!(
             "{} ({})",
             config.endpoint_display(),
             config.protocol.as_str()
         ),
-        config::ExporterKind::File => format!(
-            "{}",
-            config
-                .output
-                .as_deref()
-                .unwrap_or(std::path::Path::new("-"))
-                .display()
-        ),
-        config::ExporterKind::Console => "the console".into(),
-        config::ExporterKind::None => "nowhere (exporter none)".into(),
-    }
-}
-
-impl From<SinkError> for i32 {
-    fn from(e: SinkError) -> i32 {
-        match e {
-            SinkError::Config(_) => exit::USAGE,
-            SinkError::Delivery(_) => exit::DELIVERY,
-        }
+        ExporterKind::File => config
+            .output
+            .as_deref()
+            .unwrap_or(std::path::Path::new("-"))
+            .display()
+            .to_string(),
+        ExporterKind::Console => "the console".into(),
+        ExporterKind::None => "nowhere (exporter none)".into(),
     }
 }

@@ -14,40 +14,49 @@ fn main() {
     // our environment, see sink::config::EnvSnapshot::take).
     let env = sink::config::EnvSnapshot::take();
     let cli = cli::Cli::parse();
-    let Some(source) = source::by_name(cli.command.format()) else {
-        convert::report(format!("this build has no {} reader", cli.command.format()));
-        std::process::exit(convert::exit::USAGE);
+    let tz_of = |tz: &Option<String>| match tz.as_deref().map(source::time::Zone::parse).transpose()
+    {
+        Ok(tz) => tz.unwrap_or_default(),
+        Err(e) => {
+            convert::report(e);
+            std::process::exit(convert::exit::USAGE);
+        }
     };
     let code = match &cli.command {
-        cli::Command::Dbt(args) => {
-            let paths = if args.paths.is_empty() {
-                vec![default_dbt_target()]
-            } else {
-                args.paths.clone()
-            };
-            convert::run(source, &paths, &args.source_options(), &args.export, &env)
-        }
-        cli::Command::Airflow(args)
-        | cli::Command::Dagu(args)
-        | cli::Command::Dotflow(args)
-        | cli::Command::Records(args) => {
-            let tz = match args
-                .tz
-                .as_deref()
-                .map(source::time::Zone::parse)
-                .transpose()
-            {
-                Ok(tz) => tz.unwrap_or_default(),
-                Err(e) => {
-                    convert::report(e);
-                    std::process::exit(convert::exit::USAGE);
-                }
-            };
+        cli::Command::Backfill(args) => {
             let options = source::SourceOptions {
-                tz,
+                tz: tz_of(&args.tz),
+                include_sql: args.include_sql,
                 ..Default::default()
             };
-            convert::run(source, &args.paths, &options, &args.export, &env)
+            convert::backfill(&args.paths, &options, &args.export, &env)
+        }
+        command => {
+            let Some(source) = source::by_name(command.format()) else {
+                convert::report(format!("this build has no {} reader", command.format()));
+                std::process::exit(convert::exit::USAGE);
+            };
+            match command {
+                cli::Command::Dbt(args) => {
+                    let paths = if args.paths.is_empty() {
+                        vec![default_dbt_target()]
+                    } else {
+                        args.paths.clone()
+                    };
+                    convert::run(source, &paths, &args.source_options(), &args.export, &env)
+                }
+                cli::Command::Airflow(args)
+                | cli::Command::Dagu(args)
+                | cli::Command::Dotflow(args)
+                | cli::Command::Records(args) => {
+                    let options = source::SourceOptions {
+                        tz: tz_of(&args.tz),
+                        ..Default::default()
+                    };
+                    convert::run(source, &args.paths, &options, &args.export, &env)
+                }
+                cli::Command::Backfill(_) => unreachable!("handled above"),
+            }
         }
     };
     std::process::exit(code);

@@ -54,10 +54,44 @@ impl From<Vec<String>> for AttrValue {
     }
 }
 
-/// Ordered attribute list; order is kept so output is stable.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
+/// Ordered attribute list; order is kept so output is stable. Serialised as a JSON object
+/// whose key order is the list's order (and read back in document order).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Attributes(pub Vec<(AttrKey, AttrValue)>);
+
+impl Serialize for Attributes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k.as_ref(), v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Attributes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Attributes;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of attributes")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<Attributes, A::Error> {
+                let mut out = Vec::with_capacity(access.size_hint().unwrap_or(0));
+                while let Some((k, v)) = access.next_entry::<String, AttrValue>()? {
+                    out.push((AttrKey::Owned(k), v));
+                }
+                Ok(Attributes(out))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
 
 impl Attributes {
     pub fn put(&mut self, key: impl Into<AttrKey>, value: impl Into<AttrValue>) {

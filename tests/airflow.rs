@@ -585,7 +585,10 @@ fn reserved_conf_key_and_flag_precedence() {
     let path = tmp.path().join("dagRun.json");
     std::fs::write(&path, run.to_string()).unwrap();
     let rx = Receiver::start(Proto::Grpc);
-    assert_eq!(send(&rx, std::slice::from_ref(&path), &[]).status.code(), Some(0));
+    assert_eq!(
+        send(&rx, std::slice::from_ref(&path), &[]).status.code(),
+        Some(0)
+    );
     let root = rx.wait_spans(1, WAIT).remove(0);
     assert_eq!(root.trace_id_hex(), "0af7651916cd43dd8448eb211c80319c");
     assert_eq!(root.parent_id_hex(), "b7ad6b7169203331");

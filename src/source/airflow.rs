@@ -122,7 +122,11 @@ fn first<T>(a: Option<T>, b: Option<T>) -> Option<T> {
 #[derive(Clone, Debug, Default)]
 struct RunRec {
     dag_id: String,
+    /// The merge key: Airflow's run id, made unique when records of two different runs with
+    /// the same (dag_id, run_id) meet (two Airflow installations in one backfill).
     run_id: String,
+    /// Airflow's own run id.
+    airflow_run_id: String,
     state: Option<(String, u8)>,
     start: Option<Time>,
     end: Option<Time>,
@@ -234,17 +238,20 @@ type TryKey = (String, String, String, i64, u32);
 
 impl Records {
     fn into_runs(self) -> Vec<Run> {
-        let mut runs: BTreeMap<RunKey, RunRec> = BTreeMap::new();
-        for r in self.runs {
-            match runs.get_mut(&(r.dag_id.clone(), r.run_id.clone())) {
-                Some(existing) => existing.merge(r),
-                None => {
-                    runs.insert((r.dag_id.clone(), r.run_id.clone()), r);
-                }
+        let (runs, instances) = merge_runs(self.runs);
+        let mut runs: BTreeMap<RunKey, RunRec> = runs
+            .into_iter()
+            .map(|r| ((r.dag_id.clone(), r.run_id.clone()), r))
+            .collect();
+        let mut tries = self.tries;
+        for t in &mut tries {
+            let Some(run_id) = &t.run_id else { continue };
+            if let Some(list) = instances.get(&(t.dag_id.clone(), run_id.clone())) {
+                t.run_id = Some(pick_instance(list, &runs, t));
             }
         }
         let (known, unknown): (Vec<TryRec>, Vec<TryRec>) =
-            self.tries.into_iter().partition(|t| t.run_id.is_some());
+            tries.into_iter().partition(|t| t.run_id.is_some());
         let unknown = assign_runs(unknown, &known, &runs);
 
         // Latest known try per task, for records that do not say which try they describe.
@@ -320,6 +327,72 @@ impl Records {
     }
 }
 
+/// Records of one run agree on its start; two records with the same (dag_id, run_id) but
+/// different recorded starts are different runs (from different installations). Returns the
+/// merged runs and, per (dag_id, run_id), the merge keys of its instances when there are
+/// several.
+fn merge_runs(records: Vec<RunRec>) -> (Vec<RunRec>, HashMap<RunKey, Vec<String>>) {
+    let start_of = |r: &RunRec| r.start.filter(|t| t.rank >= RANK_TI_DATE).map(|t| t.nanos);
+    let mut merged: Vec<RunRec> = Vec::new();
+    for mut r in records {
+        r.airflow_run_id = r.run_id.clone();
+        let same = merged.iter_mut().find(|m| {
+            m.dag_id == r.dag_id
+                && m.airflow_run_id == r.airflow_run_id
+                && (start_of(m).is_none() || start_of(&r).is_none() || start_of(m) == start_of(&r))
+        });
+        match same {
+            Some(m) => m.merge(r),
+            None => merged.push(r),
+        }
+    }
+    let mut instances: HashMap<RunKey, Vec<String>> = HashMap::new();
+    for r in &merged {
+        instances
+            .entry((r.dag_id.clone(), r.airflow_run_id.clone()))
+            .or_default()
+            .push(String::new());
+    }
+    for r in &mut merged {
+        if instances[&(r.dag_id.clone(), r.airflow_run_id.clone())].len() > 1 {
+            let start = r.start.map_or(0, |t| t.nanos);
+            r.run_id = format!(
+                "{}@{}",
+                r.airflow_run_id,
+                chrono::DateTime::from_timestamp_nanos(start)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            );
+        }
+    }
+    instances.clear();
+    for r in &merged {
+        instances
+            .entry((r.dag_id.clone(), r.airflow_run_id.clone()))
+            .or_default()
+            .push(r.run_id.clone());
+    }
+    instances.retain(|_, v| v.len() > 1);
+    (merged, instances)
+}
+
+/// Of several runs sharing a run id, the one whose time span holds the try.
+fn pick_instance(keys: &[String], runs: &BTreeMap<RunKey, RunRec>, t: &TryRec) -> String {
+    let at = t.start.or(t.end).map(|x| x.nanos);
+    keys.iter()
+        .find(|k| {
+            let Some(r) = runs.get(&(t.dag_id.clone(), (*k).clone())) else {
+                return false;
+            };
+            match (at, r.start, r.end) {
+                (Some(at), Some(s), Some(e)) => s.nanos <= at && at <= e.nanos,
+                (Some(at), Some(s), None) => s.nanos <= at,
+                _ => false,
+            }
+        })
+        .unwrap_or(&keys[0])
+        .clone()
+}
+
 /// CLI `states-for-dag-run` output names no run: a try with the same task, map index and
 /// start as one of a known run belongs to it; else one with the same logical date; else the
 /// file's tries form a run of their own, named after the DAG and its earliest start.
@@ -392,6 +465,10 @@ fn state_outcome(state: &str) -> Outcome {
 }
 
 fn to_run(mut r: RunRec, tries: Vec<TryRec>) -> Run {
+    if r.airflow_run_id.is_empty() {
+        // A run known only from its tries.
+        r.airflow_run_id = r.run_id.clone();
+    }
     let mut steps: Vec<Step> = tries.iter().map(|t| to_step(&r, t)).collect();
     // `airflow dags test` records the logical date as the run's start_date, which can lie
     // after everything the run did (even after its end): that is not a start.
@@ -412,17 +489,16 @@ fn to_run(mut r: RunRec, tries: Vec<TryRec>) -> Run {
         Some("failed") => Outcome::Failure,
         Some(_) => Outcome::Unknown,
         // No run record: the worst final state of its latest tries.
-        None => steps
-            .iter()
+        None => latest_tries(&steps)
             .map(|s| s.outcome)
             .max_by_key(|o| o.severity())
             .filter(|o| o.severity() > 0)
             .unwrap_or(Outcome::Unknown),
     };
     let mut a = Attributes::default();
-    a.put(sc::CICD_PIPELINE_RUN_ID, r.run_id.clone());
+    a.put(sc::CICD_PIPELINE_RUN_ID, r.airflow_run_id.clone());
     a.put(sc::AIRFLOW_DAG_ID, r.dag_id.clone());
-    a.put(sc::AIRFLOW_DAG_RUN_ID, r.run_id.clone());
+    a.put(sc::AIRFLOW_DAG_RUN_ID, r.airflow_run_id.clone());
     a.put_opt(sc::AIRFLOW_DAG_RUN_STATE, state);
     a.put_opt(sc::AIRFLOW_DAG_RUN_TYPE, r.run_type.clone());
     a.put_opt(sc::AIRFLOW_DAG_RUN_LOGICAL_DATE, r.logical_date.clone());
@@ -453,6 +529,14 @@ fn to_run(mut r: RunRec, tries: Vec<TryRec>) -> Run {
         attributes: a,
         steps,
     }
+}
+
+/// The last try of each task: what a run's result depends on (an earlier failed try that was
+/// retried successfully does not fail the run).
+fn latest_tries(steps: &[Step]) -> impl Iterator<Item = &Step> {
+    steps
+        .iter()
+        .filter(|s| !steps.iter().any(|o| o.id == s.id && o.attempt > s.attempt))
 }
 
 fn to_step(run: &RunRec, t: &TryRec) -> Step {
@@ -500,7 +584,7 @@ fn to_step(run: &RunRec, t: &TryRec) -> Step {
     a.put(sc::CICD_TASK_NAME, t.task_id.clone());
     a.put(sc::AIRFLOW_DAG_ID, t.dag_id.clone());
     a.put(sc::AIRFLOW_TASK_ID, t.task_id.clone());
-    a.put(sc::AIRFLOW_DAG_RUN_ID, run.run_id.clone());
+    a.put(sc::AIRFLOW_DAG_RUN_ID, run.airflow_run_id.clone());
     a.put(sc::AIRFLOW_TI_TRY_NUMBER, i64::from(try_number));
     a.put(sc::AIRFLOW_TI_MAP_INDEX, t.map_index);
     a.put_opt(sc::AIRFLOW_TI_STATE, state);
@@ -706,6 +790,7 @@ fn run_record(path: &Path, run: &Value, state_rank: u8) -> Result<RunRec, Source
         parent: o
             .get("conf")
             .and_then(|c| parent_from_conf(path, &run_id, c)),
+        airflow_run_id: run_id.clone(),
         run_id,
         state: text(o, "state").map(|s| (s, state_rank)),
         start: date(path, o, "start_date")?,

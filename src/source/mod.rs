@@ -2,7 +2,10 @@
 //! the `Source` trait, the registry, input expansion (directories, globs) and the error type.
 
 pub mod airflow;
+pub mod dagu;
 pub mod dbt;
+pub mod dotflow;
+pub mod records;
 pub mod time;
 
 use std::fmt;
@@ -94,6 +97,9 @@ pub trait Source: Sync {
 /// Every format retrace reads. Adding a format = one file + one line here.
 pub static REGISTRY: &[&dyn Source] = &[
     &dbt::Dbt,
+    &records::Records,
+    &dotflow::Dotflow,
+    &dagu::Dagu,
     &airflow::Airflow,
     // One line per format.
 ];
@@ -117,33 +123,60 @@ const SKIP_DIRS: &[&str] = &[
 /// Problems (a missing path, a glob matching nothing) are returned as errors beside the
 /// files that were found.
 pub fn expand_inputs(source: &dyn Source, args: &[PathBuf]) -> (Vec<PathBuf>, Vec<SourceError>) {
+    let classify = |path: &Path, head: &[u8]| source.detect(path, head).then_some(());
+    let (files, errors) = expand(args, &classify, Some(()), source.name());
+    (files.into_iter().map(|(_, p)| p).collect(), errors)
+}
+
+/// Like `expand_inputs`, for every format at once (`backfill`): each file goes to the first
+/// source in the registry that detects it; a named file no source claims is an error.
+pub fn expand_any(args: &[PathBuf]) -> (Vec<(&'static dyn Source, PathBuf)>, Vec<SourceError>) {
+    let classify =
+        |path: &Path, head: &[u8]| REGISTRY.iter().copied().find(|s| s.detect(path, head));
+    expand(args, &classify, None, "known")
+}
+
+type Classify<'a, T> = dyn Fn(&Path, &[u8]) -> Option<T> + 'a;
+
+fn expand<T: Copy>(
+    args: &[PathBuf],
+    classify: &Classify<T>,
+    named_file_default: Option<T>,
+    what: &str,
+) -> (Vec<(T, PathBuf)>, Vec<SourceError>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for arg in args {
         if arg.is_file() {
-            files.push(arg.clone());
+            match classify(arg, &read_head(arg)).or(named_file_default) {
+                Some(t) => files.push((t, arg.clone())),
+                None => errors.push(SourceError::new(
+                    arg,
+                    "not an artifact of a format retrace reads",
+                )),
+            }
         } else if arg.is_dir() {
             let before = files.len();
-            walk_dir(source, arg, &mut files, &mut errors);
+            walk_dir(classify, arg, &mut files, &mut errors);
             if files.len() == before {
                 errors.push(SourceError::new(
                     arg,
-                    format!("no {} artifacts found in this directory", source.name()),
+                    format!("no {what} artifacts found in this directory"),
                 ));
             }
         } else if arg.exists() {
             errors.push(SourceError::new(arg, "neither a file nor a directory"));
         } else {
-            expand_glob(source, arg, &mut files, &mut errors);
+            expand_glob(classify, named_file_default, arg, &mut files, &mut errors);
         }
     }
     (files, errors)
 }
 
-fn walk_dir(
-    source: &dyn Source,
+fn walk_dir<T>(
+    classify: &Classify<T>,
     dir: &Path,
-    files: &mut Vec<PathBuf>,
+    files: &mut Vec<(T, PathBuf)>,
     errors: &mut Vec<SourceError>,
 ) {
     let walker = walkdir::WalkDir::new(dir)
@@ -157,29 +190,25 @@ fn walk_dir(
     for entry in walker {
         match entry {
             Ok(e) if e.file_type().is_file() => {
-                if source.detect(e.path(), &read_head(e.path())) {
-                    files.push(e.into_path());
+                if let Some(t) = classify(e.path(), &read_head(e.path())) {
+                    files.push((t, e.into_path()));
                 }
             }
             Ok(_) => {}
             Err(err) => {
                 let path = err.path().unwrap_or(dir).to_path_buf();
-                errors.push(SourceError::new(
-                    &path,
-                    format!(
-                        "cannot walk: {}",
-                        err.io_error().map_or(err.to_string(), |e| e.to_string())
-                    ),
-                ));
+                let why = err.io_error().map_or(err.to_string(), |e| e.to_string());
+                errors.push(SourceError::new(&path, format!("cannot walk: {why}")));
             }
         }
     }
 }
 
-fn expand_glob(
-    source: &dyn Source,
+fn expand_glob<T: Copy>(
+    classify: &Classify<T>,
+    named_file_default: Option<T>,
     pattern: &Path,
-    files: &mut Vec<PathBuf>,
+    files: &mut Vec<(T, PathBuf)>,
     errors: &mut Vec<SourceError>,
 ) {
     let text = pattern.to_string_lossy();
@@ -197,8 +226,14 @@ fn expand_glob(
     let before = files.len();
     for m in matches {
         match m {
-            Ok(p) if p.is_dir() => walk_dir(source, &p, files, errors),
-            Ok(p) => files.push(p),
+            Ok(p) if p.is_dir() => walk_dir(classify, &p, files, errors),
+            Ok(p) => match classify(&p, &read_head(&p)).or(named_file_default) {
+                Some(t) => files.push((t, p)),
+                None => errors.push(SourceError::new(
+                    &p,
+                    "not an artifact of a format retrace reads",
+                )),
+            },
             Err(e) => errors.push(SourceError::new(
                 e.path(),
                 format!("cannot read: {}", e.error()),

@@ -97,3 +97,35 @@ pub const AIRFLOW_TI_DURATION: &str = "airflow.task_instance.duration";
 pub const AIRFLOW_TI_PID: &str = "airflow.task_instance.pid";
 pub const AIRFLOW_TI_PRIORITY_WEIGHT: &str = "airflow.task_instance.priority_weight";
 pub const AIRFLOW_TI_MAX_TRIES: &str = "airflow.task_instance.max_tries";
+
+// Dagu. `dag.*` / `step.*` are the names of Dagu's own live spans (`DAG: <name>`,
+// `Step: <name>`); `dagu.*` are what retrace adds from the status file.
+pub const DAG_NAME: &str = "dag.name";
+pub const DAG_RUN_ID: &str = "dag.run_id";
+pub const DAG_PARENT_RUN_ID: &str = "dag.parent_run_id";
+pub const DAG_PARENT_NAME: &str = "dag.parent_name";
+pub const DAG_STATUS: &str = "dag.status";
+pub const STEP_NAME: &str = "step.name";
+pub const STEP_STATUS: &str = "step.status";
+pub const DAGU_ATTEMPT_ID: &str = "dagu.attempt_id";
+pub const DAGU_TRIGGER_TYPE: &str = "dagu.trigger_type";
+pub const DAGU_AUTO_RETRY_COUNT: &str = "dagu.auto_retry_count";
+pub const DAGU_LABELS: &str = "dagu.labels";
+pub const DAGU_DAG_ERROR: &str = "dagu.dag.error";
+pub const DAGU_STEP_ERROR: &str = "dagu.step.error";
+pub const DAGU_STEP_HANDLER: &str = "dagu.step.handler";
+pub const DAGU_STEP_RETRY_COUNT: &str = "dagu.step.retry_count";
+pub const DAGU_STEP_DONE_COUNT: &str = "dagu.step.done_count";
+pub const DAGU_STEP_SKIPPED_BY_RETRY: &str = "dagu.step.skipped_by_retry";
+pub const DAGU_STEP_CHILD_RUN_IDS: &str = "dagu.step.child_run_ids";
+pub const DAGU_STEP_RETRY_EVENT: &str = "dagu.step.retry";
+
+// dotflow (the names of dotflow's own TracerOpenTelemetry spans).
+pub const DOTFLOW_WORKFLOW_ID: &str = "dotflow.workflow_id";
+pub const DOTFLOW_TASKS_COUNT: &str = "dotflow.tasks_count";
+pub const DOTFLOW_TASK_ID: &str = "dotflow.task_id";
+pub const DOTFLOW_TASK_STATUS: &str = "dotflow.task.status";
+pub const DOTFLOW_TASK_DURATION: &str = "dotflow.task.duration";
+pub const DOTFLOW_TASK_RETRY_COUNT: &str = "dotflow.task.retry_count";
+/// retrace's own: one event per retried attempt, at the time of its `Retry` log line.
+pub const DOTFLOW_RETRY_EVENT: &str = "dotflow.task.retry";

@@ -1,0 +1,153 @@
+//! `retrace records` (our own step records) and `retrace backfill` (every format at once),
+//! through the real binary to an in-process OTLP receiver.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::receiver::{Proto, Receiver};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn retrace() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_retrace"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OTEL_") || k == "TRACEPARENT" || k == "TRACESTATE" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+fn send(rx: &Receiver, verb: &str, paths: &[PathBuf]) -> Output {
+    let out = retrace()
+        .arg(verb)
+        .args(paths)
+        .args([
+            "--endpoint",
+            &rx.endpoint(),
+            "--protocol",
+            rx.proto().flag(),
+            "--timeout",
+            "5s",
+            "--tz",
+            "UTC",
+        ])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    out
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+const RECORDS: &str = r#"{"type":"run","schema":"retrace.records/v1","system":"retrace","run_id":"run-42","name":"DAG: etl","pipeline_name":"etl","start":1795239100000000000,"attributes":{"dag.name":"etl","dag.run_id":"run-42"}}
+{"type":"step","schema":"retrace.records/v1","run_id":"run-42","id":"extract","name":"Step: extract","attempt":1,"start":1795239100100000000,"end":1795239100200000001,"outcome":"failure","exit_code":1,"message":"exit status 1","attributes":{"step.name":"extract","step.exit_code":1}}
+{"type":"step","schema":"retrace.records/v1","run_id":"run-42","id":"extract","name":"Step: extract","attempt":2,"start":1795239101000000000,"end":1795239101500000000,"outcome":"success","exit_code":0,"attributes":{"step.name":"extract"}}
+{"type":"run_end","schema":"retrace.records/v1","run_id":"run-42","end":1795239102000000000,"outcome":"success"}
+"#;
+
+#[test]
+fn records_convert_to_exact_spans() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("run-42.jsonl");
+    std::fs::write(&path, RECORDS).unwrap();
+    let rx = Receiver::start(Proto::Grpc);
+    let out = send(&rx, "records", &[path]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut spans = rx.wait_spans(3, WAIT);
+    spans.sort_by_key(|s| s.span.start_time_unix_nano);
+    // Golden ids: SHA-256 of the length-prefixed tuples (computed independently in Python).
+    assert_eq!(spans[0].trace_id_hex(), "220f827fe5aaaf84e1e2fb523a92190d");
+    assert_eq!(spans[0].span_id_hex(), "2a3ec420f7fbbee9");
+    assert_eq!(spans[0].span.name, "DAG: etl");
+    assert_eq!(spans[0].span.end_time_unix_nano, 1_795_239_102_000_000_000);
+    assert_eq!(spans[0].resource_str("service.name"), Some("retrace"));
+    assert_eq!(spans[1].span_id_hex(), "d5c19de387043f92");
+    assert_eq!(spans[1].span.end_time_unix_nano, 1_795_239_100_200_000_001);
+    assert_eq!(spans[1].span.status.as_ref().unwrap().code, 2);
+    assert_eq!(spans[1].attr_i64("step.exit_code"), Some(1));
+    assert_eq!(
+        spans[1].attr_str("cicd.pipeline.task.run.id"),
+        Some("extract")
+    );
+    assert_eq!(spans[2].span_id_hex(), "25c339104d582945");
+    assert_eq!(
+        spans[2].attr_str("cicd.pipeline.task.run.id"),
+        Some("extract#2")
+    );
+    for s in &spans[1..] {
+        assert_eq!(s.parent_id_hex(), "2a3ec420f7fbbee9");
+    }
+}
+
+#[test]
+fn a_torn_records_file_still_converts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("crashed.jsonl");
+    let torn: String =
+        RECORDS.lines().take(2).collect::<Vec<_>>().join("\n") + "\n{\"type\":\"step\",\"sche";
+    std::fs::write(&path, torn).unwrap();
+    let rx = Receiver::start(Proto::HttpProtobuf);
+    let out = send(&rx, "records", &[path]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("line 3 is incomplete"));
+    let spans = rx.wait_spans(2, WAIT);
+    assert_eq!(spans.len(), 2);
+    let root = spans.iter().find(|s| s.span.name == "DAG: etl").unwrap();
+    assert_eq!(
+        root.span.end_time_unix_nano, 1_795_239_100_200_000_001,
+        "a run without its end line ends with its last step"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn backfill_detects_every_format_and_isolates_a_bad_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path();
+    for (from, to) in [
+        ("dbt/04-build", "dbt/a"),
+        ("dbt/21-build-dbt1.7", "dbt/b"),
+        ("airflow/3.3.2/api", "airflow/api"),
+    ] {
+        std::fs::create_dir_all(tree.join(to)).unwrap();
+        copy_dir(&root.join(from), &tree.join(to));
+    }
+    std::fs::write(tree.join("records.jsonl"), RECORDS).unwrap();
+    std::fs::create_dir_all(tree.join("dbt/broken")).unwrap();
+    std::fs::write(tree.join("dbt/broken/run_results.json"), "{\"metadata\": {").unwrap();
+
+    let rx = Receiver::start(Proto::Grpc);
+    let out = send(&rx, "backfill", &[tree.to_path_buf()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    let problems: Vec<&str> = err.lines().filter(|l| !l.contains("delivered")).collect();
+    assert_eq!(problems.len(), 1, "{err}");
+    assert!(
+        problems[0].contains("broken/run_results.json") && problems[0].contains("truncated JSON"),
+        "{err}"
+    );
+    // dbt 04 (40) + dbt 1.7 (36) + 3 Airflow runs from the API (13 each) + records (3).
+    let expected = 40 + 36 + 3 * 13 + 3;
+    assert_eq!(rx.wait_spans(expected, WAIT).len(), expected);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(rx.spans().len(), expected, "nothing sent twice");
+}
