@@ -32,10 +32,8 @@ fn main() {
             convert::backfill(&args.paths, &options, &args.export, &env)
         }
         command => {
-            let Some(source) = source::by_name(command.format()) else {
-                convert::report(format!("this build has no {} reader", command.format()));
-                std::process::exit(convert::exit::USAGE);
-            };
+            let source =
+                source::by_name(command.format()).expect("every verb's format is registered");
             match command {
                 cli::Command::Dbt(args) => {
                     let paths = if args.paths.is_empty() {
