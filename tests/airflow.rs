@@ -5,9 +5,10 @@ mod common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
+use common::cli::{retrace, stderr};
 use common::receiver::{Proto, ReceivedSpan, Receiver};
 use serde_json::Value;
 
@@ -18,16 +19,6 @@ fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/airflow")
         .join(rel)
-}
-
-fn retrace() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_retrace"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OTEL_") || k == "TRACEPARENT" || k == "TRACESTATE" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
 }
 
 fn send(rx: &Receiver, paths: &[PathBuf], extra: &[&str]) -> Output {
@@ -48,10 +39,6 @@ fn send(rx: &Receiver, paths: &[PathBuf], extra: &[&str]) -> Output {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
     out
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn json(path: &Path) -> Value {

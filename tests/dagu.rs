@@ -6,9 +6,10 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
+use common::cli::{retrace, stderr};
 use common::receiver::{Proto, ReceivedSpan, Receiver};
 use sha2::{Digest, Sha256};
 
@@ -28,17 +29,6 @@ const REPORT: &str = "dag-runs/report/dag-runs/2026/05/07/dag-run_20260507_02000
 const INGEST: &str = "dag-runs/ingest/dag-runs/2026/05/08/dag-run_20260508_111500Z_r3/attempt_20260508_111500_050Z_9f8e7d/status.jsonl";
 const NIGHTLY: &str =
     "nightly-5e8a4c/nightly.20240102.030405.678Z.9c1e2a4b-7f3d-4e5a-8b6c-0d1e2f3a4b5c.dat";
-
-/// The binary with a clean environment: no OTEL_*/TRACEPARENT leaking in from the host.
-fn retrace() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_retrace"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OTEL_") || k == "TRACEPARENT" || k == "TRACESTATE" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
-}
 
 fn send(rx: &Receiver, paths: &[&Path], extra: &[&str]) -> Output {
     let out = retrace()
@@ -61,10 +51,6 @@ fn send(rx: &Receiver, paths: &[&Path], extra: &[&str]) -> Output {
         stderr(&out)
     );
     out
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// The lines of stderr that are not the closing "delivered …" summary.

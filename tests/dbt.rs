@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use common::cli::{retrace, stderr};
 use common::receiver::{Behavior, Failure, Proto, ReceivedSpan, Receiver};
 use serde_json::Value;
 
@@ -17,21 +18,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/dbt")
         .join(name)
-}
-
-/// The binary with a clean environment: no OTEL_*/TRACEPARENT leaking in from the host.
-fn retrace() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_retrace"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OTEL_")
-            || k == "TRACEPARENT"
-            || k == "TRACESTATE"
-            || k == "DBT_TARGET_PATH"
-        {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -53,10 +39,6 @@ fn send(receiver: &Receiver, args: &[&str]) -> Output {
         "--timeout",
         "5s",
     ]))
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn read_json(path: &Path) -> Value {

@@ -7,9 +7,10 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
+use common::cli::{retrace, stderr};
 use common::receiver::{Proto, ReceivedSpan, Receiver};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use serde_json::Value;
@@ -29,17 +30,6 @@ fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/dotflow")
         .join(rel)
-}
-
-/// The binary with a clean environment: no OTEL_*/TRACEPARENT leaking in from the host.
-fn retrace() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_retrace"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OTEL_") || k == "TRACEPARENT" || k == "TRACESTATE" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
 }
 
 fn send(rx: &Receiver, paths: &[PathBuf], extra: &[&str]) -> Output {
@@ -67,10 +57,6 @@ fn send(rx: &Receiver, paths: &[PathBuf], extra: &[&str]) -> Output {
 
 fn send_utc(rx: &Receiver, paths: &[PathBuf]) -> Output {
     send(rx, paths, &["--tz", "UTC"])
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn json(path: &Path) -> Value {

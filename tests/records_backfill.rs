@@ -4,22 +4,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
+use common::cli::{retrace, stderr};
 use common::receiver::{Proto, Receiver};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn retrace() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_retrace"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OTEL_") || k == "TRACEPARENT" || k == "TRACESTATE" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
-}
 
 fn send(rx: &Receiver, verb: &str, paths: &[PathBuf]) -> Output {
     let out = retrace()
@@ -39,10 +30,6 @@ fn send(rx: &Receiver, verb: &str, paths: &[PathBuf]) -> Output {
         .unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     out
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 const RECORDS: &str = r#"{"type":"run","schema":"retrace.records/v1","system":"retrace","run_id":"run-42","name":"DAG: etl","pipeline_name":"etl","start":1795239100000000000,"attributes":{"dag.name":"etl","dag.run_id":"run-42"}}
