@@ -126,6 +126,14 @@ pub struct BackfillArgs {
     #[arg(long)]
     pub include_sql: bool,
 
+    /// Only runs that started at or after this instant (RFC 3339, or a UTC date YYYY-MM-DD)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Only runs that started before this instant (RFC 3339, or a UTC date YYYY-MM-DD)
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
     #[command(flatten)]
     pub export: ExportArgs,
 }
@@ -140,6 +148,16 @@ pub struct ExportArgs {
     /// W3C tracestate to go with --traceparent [env: TRACESTATE]
     #[arg(long, value_name = "TRACESTATE", help_heading = "Trace context")]
     pub tracestate: Option<String>,
+
+    /// Salt for derived ids, so two deployments whose run ids coincide (a manual run id, a DAG
+    /// copied between environments) never share a trace [env: RETRACE_NAMESPACE]
+    #[arg(
+        long,
+        env = "RETRACE_NAMESPACE",
+        value_name = "NAME",
+        help_heading = "Trace context"
+    )]
+    pub namespace: Option<String>,
 
     /// Print each run's root traceparent on stdout (to parent later work under it)
     #[arg(long, help_heading = "Trace context")]

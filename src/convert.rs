@@ -24,6 +24,15 @@ pub fn report(message: impl std::fmt::Display) {
     eprintln!("retrace: {message}");
 }
 
+/// Which runs to send (backfill's `--since`/`--until`, on the run's start) and how to salt
+/// derived ids (`--namespace`).
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub namespace: String,
+}
+
 /// One format's verb (`retrace dbt …`, `retrace airflow …`).
 pub fn run(
     source: &'static dyn Source,
@@ -33,7 +42,19 @@ pub fn run(
     env: &EnvSnapshot,
 ) -> i32 {
     let (files, errors) = source::expand_inputs(source, paths);
-    execute(vec![(source, files)], errors, options, export, env)
+    let selection = Selection {
+        namespace: export.namespace.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    execute(
+        vec![(source, files)],
+        errors,
+        options,
+        export,
+        env,
+        &selection,
+        false,
+    )
 }
 
 /// `retrace backfill`: every file goes to the format that detects it.
@@ -42,6 +63,7 @@ pub fn backfill(
     options: &SourceOptions,
     export: &ExportArgs,
     env: &EnvSnapshot,
+    selection: &Selection,
 ) -> i32 {
     let (files, errors) = source::expand_any(paths);
     let mut groups: Vec<(&'static dyn Source, Vec<PathBuf>)> = Vec::new();
@@ -51,7 +73,15 @@ pub fn backfill(
             None => groups.push((source, vec![file])),
         }
     }
-    execute(groups, errors, options, export, env)
+    execute(groups, errors, options, export, env, selection, true)
+}
+
+/// What happened to the inputs, for the closing summary.
+#[derive(Default)]
+struct Tally {
+    files_converted: usize,
+    files_failed: usize,
+    runs_filtered: usize,
 }
 
 fn execute(
@@ -60,7 +90,10 @@ fn execute(
     options: &SourceOptions,
     export: &ExportArgs,
     env: &EnvSnapshot,
+    selection: &Selection,
+    summarise: bool,
 ) -> i32 {
+    let started = std::time::Instant::now();
     let config = match config::resolve(&export.sink_flags(), env) {
         Ok(c) => c,
         Err(e) => {
@@ -79,27 +112,90 @@ fn execute(
             }
         };
     let mut input_failed = !input_errors.is_empty();
-    for e in &input_errors {
-        report(e);
-    }
+    let mut tally = Tally {
+        files_failed: input_errors.len(),
+        ..Default::default()
+    };
+    let total_files: usize = groups.iter().map(|(_, f)| f.len()).sum();
+    let progress = progress_bar(total_files as u64, export.quiet);
+    let mut problems: Vec<String> = input_errors.iter().map(ToString::to_string).collect();
     let mut delivery = Delivery::new(&config, export);
-    for (source, files) in groups {
-        let (runs, errors) = source.parse_all(&files, options);
-        for e in &errors {
-            report(e);
-            input_failed = true;
-        }
+    let convert = |runs: Vec<Run>,
+                   delivery: &mut Delivery,
+                   problems: &mut Vec<String>,
+                   input_failed: &mut bool,
+                   tally: &mut Tally| {
         for run in runs {
-            match build_run(run, injected.as_ref()) {
+            match build_run(run, injected.as_ref(), &selection.namespace) {
                 Ok((built, clean)) => {
-                    input_failed |= !clean;
-                    delivery.send(built);
+                    *input_failed |= !clean;
+                    if selected(&built, selection) {
+                        delivery.send(built);
+                    } else {
+                        tally.runs_filtered += 1;
+                    }
                 }
-                Err(()) => input_failed = true,
+                Err(problem) => {
+                    problems.push(problem);
+                    *input_failed = true;
+                }
+            }
+        }
+    };
+    for (source, files) in groups {
+        if source.merges_files() {
+            let (runs, errors) = source.parse_all(&files, options);
+            tally.files_failed += errors.len();
+            tally.files_converted += files.len() - errors.len();
+            input_failed |= !errors.is_empty();
+            problems.extend(errors.iter().map(ToString::to_string));
+            progress.inc(files.len() as u64);
+            convert(
+                runs,
+                &mut delivery,
+                &mut problems,
+                &mut input_failed,
+                &mut tally,
+            );
+        } else {
+            // One file at a time: memory is bounded by the largest run, not the history.
+            for file in &files {
+                match source.parse(file, options) {
+                    Ok(runs) => {
+                        tally.files_converted += 1;
+                        convert(
+                            runs,
+                            &mut delivery,
+                            &mut problems,
+                            &mut input_failed,
+                            &mut tally,
+                        );
+                    }
+                    Err(e) => {
+                        tally.files_failed += 1;
+                        input_failed = true;
+                        problems.push(e.to_string());
+                    }
+                }
+                progress.inc(1);
             }
         }
     }
-    if !delivery.finish() {
+    progress.finish_and_clear();
+    for p in &problems {
+        report(p);
+    }
+    let delivered = delivery.finish();
+    if summarise && !export.quiet {
+        report(format!(
+            "backfill: {} files converted, {} failed, {} runs outside --since/--until skipped, {:.1}s",
+            tally.files_converted,
+            tally.files_failed,
+            tally.runs_filtered,
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    if !delivered {
         exit::DELIVERY
     } else if input_failed {
         exit::INPUT
@@ -108,22 +204,51 @@ fn execute(
     }
 }
 
+/// A progress bar on stderr, drawn only on a terminal.
+fn progress_bar(files: u64, quiet: bool) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if quiet || files < 2 || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(files),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} files {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Whether a run's root starts inside `--since`/`--until`.
+fn selected(run: &BuiltRun, selection: &Selection) -> bool {
+    let start = run.spans.first().map_or(0, |s| {
+        s.start_time
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64)
+    });
+    selection.since.is_none_or(|since| start >= since)
+        && selection.until.is_none_or(|until| start < until)
+}
+
 /// Builds a run's spans. An invalid trace context inside the artifact is reported and the run
 /// is sent as its own trace (returned with `clean = false`).
-fn build_run(mut run: Run, injected: Option<&TraceParent>) -> Result<(BuiltRun, bool), ()> {
+fn build_run(
+    mut run: Run,
+    injected: Option<&TraceParent>,
+    namespace: &str,
+) -> Result<(BuiltRun, bool), String> {
     let mut clean = true;
     if let Err(e) = build::parent_of(&run, injected) {
         report(format!("{e}; sending the run without that parent"));
         run.parent = None;
         clean = false;
     }
-    match build::build(&run, injected, &build::scope()) {
-        Ok(b) => Ok((b, clean)),
-        Err(e) => {
-            report(format!("{} run {}: {e}", run.system, run.run_id));
-            Err(())
-        }
-    }
+    build::build(&run, injected, &build::scope(), namespace)
+        .map(|b| (b, clean))
+        .map_err(|e| format!("{} run {}: {e}", run.system, run.run_id))
 }
 
 /// Sends runs as they come; the sink is opened on the first run, so nothing is connected

@@ -29,7 +29,27 @@ fn main() {
                 include_sql: args.include_sql,
                 ..Default::default()
             };
-            convert::backfill(&args.paths, &options, &args.export, &env)
+            let instant = |flag: &str, text: &Option<String>| -> Option<i64> {
+                let text = text.as_deref()?;
+                let full = if text.len() == 10 {
+                    format!("{text}T00:00:00Z")
+                } else {
+                    text.to_owned()
+                };
+                match source::time::parse_utc(&full, false) {
+                    Ok(n) => Some(n),
+                    Err(e) => {
+                        convert::report(format!("{flag}: {e} (expected RFC 3339 or YYYY-MM-DD)"));
+                        std::process::exit(convert::exit::USAGE);
+                    }
+                }
+            };
+            let selection = convert::Selection {
+                since: instant("--since", &args.since),
+                until: instant("--until", &args.until),
+                namespace: args.export.namespace.clone().unwrap_or_default(),
+            };
+            convert::backfill(&args.paths, &options, &args.export, &env, &selection)
         }
         command => {
             let source =

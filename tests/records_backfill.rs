@@ -105,15 +105,17 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-#[test]
-fn backfill_detects_every_format_and_isolates_a_bad_file() {
+/// A mixed history: dbt 1.12 and 1.7, Airflow 2.10.5 and 3.3.2 (same dag and run ids in
+/// both!), Dagu, dotflow, our own records, and one corrupt file.
+fn mixed_tree(tree: &Path) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let tmp = tempfile::tempdir().unwrap();
-    let tree = tmp.path();
     for (from, to) in [
         ("dbt/04-build", "dbt/a"),
         ("dbt/21-build-dbt1.7", "dbt/b"),
-        ("airflow/3.3.2/api", "airflow/api"),
+        ("airflow/2.10.5", "airflow2"),
+        ("airflow/3.3.2", "airflow3"),
+        ("dagu", "dagu"),
+        ("dotflow", "dotflow"),
     ] {
         std::fs::create_dir_all(tree.join(to)).unwrap();
         copy_dir(&root.join(from), &tree.join(to));
@@ -121,20 +123,129 @@ fn backfill_detects_every_format_and_isolates_a_bad_file() {
     std::fs::write(tree.join("records.jsonl"), RECORDS).unwrap();
     std::fs::create_dir_all(tree.join("dbt/broken")).unwrap();
     std::fs::write(tree.join("dbt/broken/run_results.json"), "{\"metadata\": {").unwrap();
+}
 
+/// dbt 04 (40) + dbt 1.7 (36) + Airflow 2.10.5 (2 runs of 13, 2 `dags test` runs of 12) +
+/// Airflow 3.3.2 (3 runs of 13) + Dagu (4 runs, 28 spans) + dotflow (2 runs of 4) + records (3).
+const MIXED_SPANS: usize = 40 + 36 + (2 * 13 + 2 * 12) + 3 * 13 + 28 + 2 * 4 + 3;
+
+fn problems(out: &Output) -> Vec<String> {
+    stderr(out)
+        .lines()
+        .filter(|l| {
+            !l.contains("delivered") && !l.contains("retrace: backfill:") && !l.contains("warning:")
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn backfill_of_a_mixed_history_isolates_the_bad_file_and_is_repeatable() {
+    let tmp = tempfile::tempdir().unwrap();
+    mixed_tree(tmp.path());
     let rx = Receiver::start(Proto::Grpc);
-    let out = send(&rx, "backfill", &[tree.to_path_buf()]);
+    let out = send(&rx, "backfill", &[tmp.path().to_path_buf()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
-    let problems: Vec<&str> = err.lines().filter(|l| !l.contains("delivered")).collect();
-    assert_eq!(problems.len(), 1, "{err}");
+    let problems = problems(&out);
+    assert_eq!(problems.len(), 1, "{}", stderr(&out));
     assert!(
         problems[0].contains("broken/run_results.json") && problems[0].contains("truncated JSON"),
-        "{err}"
+        "{problems:?}"
     );
-    // dbt 04 (40) + dbt 1.7 (36) + 3 Airflow runs from the API (13 each) + records (3).
-    let expected = 40 + 36 + 3 * 13 + 3;
-    assert_eq!(rx.wait_spans(expected, WAIT).len(), expected);
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(rx.spans().len(), expected, "nothing sent twice");
+    assert!(
+        stderr(&out).contains("files converted, 1 failed"),
+        "{}",
+        stderr(&out)
+    );
+    let first = rx.wait_spans(MIXED_SPANS, WAIT);
+    assert_eq!(first.len(), MIXED_SPANS);
+    let ids = |spans: &[common::receiver::ReceivedSpan]| {
+        spans
+            .iter()
+            .map(|s| (s.trace_id_hex(), s.span_id_hex(), s.parent_id_hex()))
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let first_ids = ids(&first);
+    assert_eq!(
+        first_ids.len(),
+        MIXED_SPANS,
+        "no span id sent twice, even for Airflow runs sharing ids across versions"
+    );
+
+    // The same tree again: the same ids.
+    let rx2 = Receiver::start(Proto::HttpProtobuf);
+    send(&rx2, "backfill", &[tmp.path().to_path_buf()]);
+    assert_eq!(ids(&rx2.wait_spans(MIXED_SPANS, WAIT)), first_ids);
+
+    // A namespace salts derived ids; dbt's trace ids are its invocation ids and stay.
+    let rx3 = Receiver::start(Proto::Grpc);
+    let out = retrace()
+        .args([
+            "backfill",
+            tmp.path().to_str().unwrap(),
+            "--endpoint",
+            &rx3.endpoint(),
+            "--protocol",
+            "grpc",
+            "--tz",
+            "UTC",
+        ])
+        .env("RETRACE_NAMESPACE", "staging")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let salted = rx3.wait_spans(MIXED_SPANS, WAIT);
+    for s in &salted {
+        let system = s.resource_str("service.name").unwrap();
+        let known_trace = first.iter().any(|f| f.trace_id_hex() == s.trace_id_hex());
+        let known_span = first_ids.iter().any(|f| f.1 == s.span_id_hex());
+        assert!(!known_span, "{system}: span ids are salted");
+        // dbt (invocation id) and conf/artifact parents keep their trace ids.
+        if system == "dagu" || system == "dotflow" {
+            assert!(!known_trace, "{system}: derived trace ids are salted");
+        }
+    }
+}
+
+#[test]
+fn backfill_since_until_selects_runs_by_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    mixed_tree(tmp.path());
+    let rx = Receiver::start(Proto::Grpc);
+    // Airflow 3.3.2's runs started 05:39:15–05:41:44; everything else earlier or in other months.
+    let out = retrace()
+        .args([
+            "backfill",
+            tmp.path().join("airflow3").to_str().unwrap(),
+            tmp.path().join("airflow2").to_str().unwrap(),
+        ])
+        .args([
+            "--since",
+            "2026-11-21T05:39:00Z",
+            "--until",
+            "2026-11-21T05:41:00Z",
+        ])
+        .args(["--endpoint", &rx.endpoint(), "--protocol", "grpc"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("5 runs outside --since/--until skipped"),
+        "{}",
+        stderr(&out)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let spans = rx.spans();
+    assert_eq!(
+        spans.len(),
+        2 * 13,
+        "corpus_run_ok (05:39:15) and corpus_run_fail (05:39:25) of 3.3.2"
+    );
+    let bad = run_usage(&["backfill", "x", "--since", "last tuesday"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("--since"));
+}
+
+fn run_usage(args: &[&str]) -> Output {
+    retrace().args(args).output().unwrap()
 }

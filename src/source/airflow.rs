@@ -67,6 +67,10 @@ impl Source for Airflow {
         }
     }
 
+    fn merges_files(&self) -> bool {
+        true
+    }
+
     fn parse_all(&self, paths: &[PathBuf], _: &SourceOptions) -> (Vec<Run>, Vec<SourceError>) {
         let mut records = Records::default();
         let mut errors = Vec::new();

@@ -77,6 +77,10 @@ impl Source for Dotflow {
     }
 
     /// Reads every file first, then builds one run per workflow from all of its records.
+    fn merges_files(&self) -> bool {
+        true
+    }
+
     fn parse_all(
         &self,
         paths: &[PathBuf],
@@ -1075,7 +1079,7 @@ mod tests {
         let (runs, _) = runs_of(&[("r.json", result)]);
         assert_eq!(runs[0].start, Some(T0), "placed where the tasks were built");
         assert_eq!(runs[0].steps[0].time_source, TimeSource::Derived);
-        crate::trace::build::build(&runs[0], None, &crate::trace::build::scope()).unwrap();
+        crate::trace::build::build(&runs[0], None, &crate::trace::build::scope(), "").unwrap();
     }
 
     #[test]

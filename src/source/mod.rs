@@ -74,6 +74,13 @@ pub trait Source: Sync {
     /// Reads one file into runs.
     fn parse(&self, path: &Path, options: &SourceOptions) -> Result<Vec<Run>, SourceError>;
 
+    /// Whether runs are spread over several files (so `parse_all` must see them together);
+    /// other formats are read and sent one file at a time, which bounds memory by the
+    /// largest run rather than by the size of a history.
+    fn merges_files(&self) -> bool {
+        false
+    }
+
     /// Reads several files. Formats whose runs are spread over many records (Airflow: API,
     /// CLI, logs and scheduler output of the same run) override this to merge them; the
     /// default converts each file on its own. A bad file never hides the others' runs.
@@ -289,7 +296,8 @@ mod compliance {
                 .unwrap_or_else(|e| panic!("{e}"));
             runs.iter()
                 .map(|r| {
-                    build(r, None, &scope()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                    build(r, None, &scope(), "")
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
                 })
                 .collect::<Vec<_>>()
         };

@@ -50,16 +50,18 @@ pub fn parent_of(
         .map_err(|e| BuildError::Context(ContextOrigin::Artifact(text.origin.clone()), e))
 }
 
+/// `namespace` salts the derived ids (see `ids`); "" for none.
 pub fn build(
     run: &Run,
     injected: Option<&TraceParent>,
     scope: &InstrumentationScope,
+    namespace: &str,
 ) -> Result<BuiltRun, BuildError> {
     let parent = parent_of(run, injected)?;
     let trace_bytes = match (&parent, run.native_trace_id) {
         (Some(p), _) => p.trace_id,
         (None, Some(native)) => native,
-        (None, None) => ids::trace_id(&run.system, &run.run_id),
+        (None, None) => ids::trace_id(&run.system, &run.run_id, namespace),
     };
     let trace_id = TraceId::from_bytes(trace_bytes);
     let trace_state = parent
@@ -71,11 +73,20 @@ pub fn build(
     check_unique_steps(run)?;
     check_representable(run, &timeline)?;
 
-    let root_bytes = ids::span_id(&trace_bytes, &run.system, &run.run_id, "", 0);
+    let root_bytes = ids::span_id(&trace_bytes, &run.system, &run.run_id, "", 0, namespace);
     let step_ids: Vec<[u8; 8]> = run
         .steps
         .iter()
-        .map(|s| ids::span_id(&trace_bytes, &run.system, &run.run_id, &s.id, s.attempt))
+        .map(|s| {
+            ids::span_id(
+                &trace_bytes,
+                &run.system,
+                &run.run_id,
+                &s.id,
+                s.attempt,
+                namespace,
+            )
+        })
         .collect();
     let context_of = |span: [u8; 8]| {
         SpanContext::new(

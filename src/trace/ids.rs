@@ -9,6 +9,9 @@
 //!   run_id, step_id, attempt as decimal ASCII); the run's root span has step_id "" and
 //!   attempt "0".
 //!
+//! With a namespace (`--namespace`, for two deployments whose run ids may coincide), its
+//! text is appended as one more field to both tuples; without one the tuples are as above.
+//!
 //! An all-zero result (invalid in OTel) is re-hashed with the previous digest appended.
 
 use sha2::{Digest, Sha256};
@@ -39,8 +42,12 @@ fn non_zero<const N: usize>(fields: &[&[u8]]) -> [u8; N] {
 }
 
 /// Trace id of a run that has no parent context and no native 16-byte id.
-pub fn trace_id(system: &str, run_id: &str) -> [u8; 16] {
-    non_zero(&[VERSION_TAG, b"trace", system.as_bytes(), run_id.as_bytes()])
+pub fn trace_id(system: &str, run_id: &str, namespace: &str) -> [u8; 16] {
+    let mut fields: Vec<&[u8]> = vec![VERSION_TAG, b"trace", system.as_bytes(), run_id.as_bytes()];
+    if !namespace.is_empty() {
+        fields.push(namespace.as_bytes());
+    }
+    non_zero(&fields)
 }
 
 /// Span id of a step (`step_id` "" and `attempt` 0 for the run's root span).
@@ -50,9 +57,10 @@ pub fn span_id(
     run_id: &str,
     step_id: &str,
     attempt: u32,
+    namespace: &str,
 ) -> [u8; 8] {
     let attempt = attempt.to_string();
-    non_zero(&[
+    let mut fields: Vec<&[u8]> = vec![
         VERSION_TAG,
         b"span",
         trace_id,
@@ -60,7 +68,11 @@ pub fn span_id(
         run_id.as_bytes(),
         step_id.as_bytes(),
         attempt.as_bytes(),
-    ])
+    ];
+    if !namespace.is_empty() {
+        fields.push(namespace.as_bytes());
+    }
+    non_zero(&fields)
 }
 
 /// The 16 bytes of a UUID in its canonical (hyphenated or not) hex form, if it is one and
@@ -91,7 +103,11 @@ mod tests {
     #[test]
     fn golden_trace_id() {
         assert_eq!(
-            hex(&trace_id("airflow", "manual__2026-11-21T05:40:00+00:00")),
+            hex(&trace_id(
+                "airflow",
+                "manual__2026-11-21T05:40:00+00:00",
+                ""
+            )),
             "47a66a9ce20dfd06c20973b060118fa7"
         );
     }
@@ -106,7 +122,8 @@ mod tests {
                 "dbt",
                 "c8eb10b8-91ff-4a5e-a843-fa04e6e63990",
                 "",
-                0
+                0,
+                ""
             )),
             "78132ea5754df20c"
         );
@@ -116,7 +133,8 @@ mod tests {
                 "dbt",
                 "c8eb10b8-91ff-4a5e-a843-fa04e6e63990",
                 "model.pedal_share.stg_rides",
-                1
+                1,
+                ""
             )),
             "c7e999a91f0dc455"
         );
@@ -125,10 +143,30 @@ mod tests {
     #[test]
     fn fields_cannot_run_into_each_other() {
         let t = [1u8; 16];
-        assert_ne!(span_id(&t, "ab", "c", "", 0), span_id(&t, "a", "bc", "", 0));
         assert_ne!(
-            span_id(&t, "dbt", "r", "x", 1),
-            span_id(&t, "dbt", "r", "x", 2)
+            span_id(&t, "ab", "c", "", 0, ""),
+            span_id(&t, "a", "bc", "", 0, "")
+        );
+        assert_ne!(
+            span_id(&t, "dbt", "r", "x", 1, ""),
+            span_id(&t, "dbt", "r", "x", 2, "")
+        );
+    }
+
+    #[test]
+    fn a_namespace_salts_derived_ids() {
+        assert_ne!(
+            trace_id("airflow", "r", ""),
+            trace_id("airflow", "r", "prod")
+        );
+        assert_ne!(
+            trace_id("airflow", "r", "prod"),
+            trace_id("airflow", "r", "staging")
+        );
+        let t = [1u8; 16];
+        assert_ne!(
+            span_id(&t, "dbt", "r", "x", 1, ""),
+            span_id(&t, "dbt", "r", "x", 1, "prod")
         );
     }
 
