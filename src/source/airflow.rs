@@ -111,16 +111,31 @@ const STATE_API: u8 = 3;
 const STATE_CLI: u8 = 2;
 const STATE_LOG: u8 = 1;
 
-fn better(a: Option<Time>, b: Option<Time>) -> Option<Time> {
-    match (a, b) {
-        (Some(x), Some(y)) if y.rank > x.rank => Some(y),
-        (Some(x), _) => Some(x),
-        (None, y) => y,
+/// Something said with more or less authority: a time's precision, a state's source.
+trait Ranked {
+    fn rank(&self) -> u8;
+}
+
+impl Ranked for Time {
+    fn rank(&self) -> u8 {
+        self.rank
     }
 }
 
-fn first<T>(a: Option<T>, b: Option<T>) -> Option<T> {
-    a.or(b)
+/// A state and who said it.
+impl Ranked for (String, u8) {
+    fn rank(&self) -> u8 {
+        self.1
+    }
+}
+
+/// The higher-ranked of two values; on a tie, the first.
+fn better<T: Ranked>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(x), Some(y)) if y.rank() > x.rank() => Some(y),
+        (Some(x), _) => Some(x),
+        (None, y) => y,
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -145,24 +160,16 @@ struct RunRec {
 
 impl RunRec {
     fn merge(&mut self, o: RunRec) {
-        self.state = pick_state(self.state.take(), o.state);
+        self.state = better(self.state.take(), o.state);
         self.start = better(self.start, o.start);
         self.end = better(self.end, o.end);
-        self.queued_at = first(self.queued_at.take(), o.queued_at);
-        self.run_type = first(self.run_type.take(), o.run_type);
-        self.logical_date = first(self.logical_date.take(), o.logical_date);
-        self.data_interval_start = first(self.data_interval_start.take(), o.data_interval_start);
-        self.data_interval_end = first(self.data_interval_end.take(), o.data_interval_end);
-        self.triggered_by = first(self.triggered_by.take(), o.triggered_by);
-        self.parent = first(self.parent.take(), o.parent);
-    }
-}
-
-fn pick_state(a: Option<(String, u8)>, b: Option<(String, u8)>) -> Option<(String, u8)> {
-    match (a, b) {
-        (Some(x), Some(y)) if y.1 > x.1 => Some(y),
-        (Some(x), _) => Some(x),
-        (None, y) => y,
+        self.queued_at = self.queued_at.take().or(o.queued_at);
+        self.run_type = self.run_type.take().or(o.run_type);
+        self.logical_date = self.logical_date.take().or(o.logical_date);
+        self.data_interval_start = self.data_interval_start.take().or(o.data_interval_start);
+        self.data_interval_end = self.data_interval_end.take().or(o.data_interval_end);
+        self.triggered_by = self.triggered_by.take().or(o.triggered_by);
+        self.parent = self.parent.take().or(o.parent);
     }
 }
 
@@ -199,22 +206,22 @@ struct TryRec {
 
 impl TryRec {
     fn merge(&mut self, o: TryRec) {
-        self.state = pick_state(self.state.take(), o.state);
+        self.state = better(self.state.take(), o.state);
         self.start = better(self.start, o.start);
         self.end = better(self.end, o.end);
-        self.queued_when = first(self.queued_when.take(), o.queued_when);
-        self.duration = first(self.duration, o.duration);
-        self.operator = first(self.operator.take(), o.operator);
-        self.hostname = first(self.hostname.take(), o.hostname);
-        self.pool = first(self.pool.take(), o.pool);
-        self.queue = first(self.queue.take(), o.queue);
-        self.executor = first(self.executor.take(), o.executor);
-        self.ti_id = first(self.ti_id.take(), o.ti_id);
-        self.pid = first(self.pid, o.pid);
-        self.priority_weight = first(self.priority_weight, o.priority_weight);
-        self.max_tries = first(self.max_tries, o.max_tries);
-        self.exit_code = first(self.exit_code, o.exit_code);
-        self.logical_date = first(self.logical_date.take(), o.logical_date);
+        self.queued_when = self.queued_when.take().or(o.queued_when);
+        self.duration = self.duration.or(o.duration);
+        self.operator = self.operator.take().or(o.operator);
+        self.hostname = self.hostname.take().or(o.hostname);
+        self.pool = self.pool.take().or(o.pool);
+        self.queue = self.queue.take().or(o.queue);
+        self.executor = self.executor.take().or(o.executor);
+        self.ti_id = self.ti_id.take().or(o.ti_id);
+        self.pid = self.pid.or(o.pid);
+        self.priority_weight = self.priority_weight.or(o.priority_weight);
+        self.max_tries = self.max_tries.or(o.max_tries);
+        self.exit_code = self.exit_code.or(o.exit_code);
+        self.logical_date = self.logical_date.take().or(o.logical_date);
         for e in o.exceptions {
             if !self.exceptions.contains(&e) {
                 self.exceptions.push(e);
@@ -897,16 +904,16 @@ fn task_log(path: &Path, text: &str, origin: usize, out: &mut Records) -> Result
 
 /// Airflow 3.x task log: one JSON object per line; where the log started and stopped, the
 /// context keys, and `error_detail` as exception events.
-fn json_task_log(path: &Path, text: &str, t: &mut TryRec) -> Result<(), SourceError> {
+fn json_task_log(path: &Path, log: &str, t: &mut TryRec) -> Result<(), SourceError> {
     let mut parsed_any = false;
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in log.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
         let Ok(Value::Object(o)) = serde_json::from_str::<Value>(line) else {
             // A torn last line (the worker was killed) is expected; anything else is not.
-            if n + 1 == text.lines().count() {
+            if n + 1 == log.lines().count() {
                 continue;
             }
             return Err(SourceError::new(
@@ -915,7 +922,7 @@ fn json_task_log(path: &Path, text: &str, t: &mut TryRec) -> Result<(), SourceEr
             ));
         };
         parsed_any = true;
-        let Some(ts) = text_field(&o, "timestamp") else {
+        let Some(ts) = text(&o, "timestamp") else {
             continue;
         };
         let time = timestamp(&ts, RANK_LOG_LINE)
@@ -929,13 +936,13 @@ fn json_task_log(path: &Path, text: &str, t: &mut TryRec) -> Result<(), SourceEr
         }
         t.end = Some(time);
         if t.dag_id.is_empty() {
-            t.dag_id = text_field(&o, "dag_id").unwrap_or_default();
+            t.dag_id = text(&o, "dag_id").unwrap_or_default();
         }
         if t.task_id.is_empty() {
-            t.task_id = text_field(&o, "task_id").unwrap_or_default();
+            t.task_id = text(&o, "task_id").unwrap_or_default();
         }
         if t.run_id.is_none() {
-            t.run_id = text_field(&o, "run_id");
+            t.run_id = text(&o, "run_id");
         }
         if t.map_index < 0 {
             t.map_index = int(&o, "map_index").unwrap_or(-1);
@@ -944,13 +951,13 @@ fn json_task_log(path: &Path, text: &str, t: &mut TryRec) -> Result<(), SourceEr
             t.try_number = int(&o, "try_number").and_then(|n| u32::try_from(n).ok());
         }
         if t.ti_id.is_none() {
-            t.ti_id = text_field(&o, "ti_id");
+            t.ti_id = text(&o, "ti_id");
         }
         if let Some(Value::Array(details)) = o.get("error_detail") {
             // The last entry is the exception that was raised (earlier ones are its causes).
             if let Some(Value::Object(d)) = details.last() {
-                let kind = text_field(d, "exc_type").unwrap_or_else(|| "Exception".into());
-                let message = text_field(d, "exc_value").unwrap_or_default();
+                let kind = text(d, "exc_type").unwrap_or_else(|| "Exception".into());
+                let message = text(d, "exc_value").unwrap_or_default();
                 t.exceptions.push((time.nanos, kind, message));
             }
         }
@@ -959,10 +966,6 @@ fn json_task_log(path: &Path, text: &str, t: &mut TryRec) -> Result<(), SourceEr
         return Err(SourceError::new(path, "no JSON log records in this file"));
     }
     Ok(())
-}
-
-fn text_field(o: &Map<String, Value>, key: &str) -> Option<String> {
-    text(o, key)
 }
 
 /// Airflow 2.x task log: `[<ISO ms+0000>] {file.py:N} LEVEL - message` lines.

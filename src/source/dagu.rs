@@ -49,7 +49,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::record::{Attributes, Event, Nanos, Outcome, Run, Step, TimeSource};
 use crate::source::time::{parse_in_zone, Zone};
-use crate::source::{read_file, Source, SourceError, SourceOptions};
+use crate::source::{contains, read_file, Source, SourceError, SourceOptions};
 use crate::trace::semconv as sc;
 
 pub struct Dagu;
@@ -123,10 +123,6 @@ impl Source for Dagu {
         };
         converter.run(path, &status).map(|run| vec![run])
     }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// `{"RequestId"…`: Go writes struct fields in order without spaces, and the legacy status

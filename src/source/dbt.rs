@@ -22,7 +22,7 @@ use crate::record::{
     AttrKey, Attributes, Event, Nanos, Outcome, ParentText, Run, Step, TimeSource,
 };
 use crate::source::time::{parse_utc, seconds_to_nanos};
-use crate::source::{read_file, Source, SourceError, SourceOptions};
+use crate::source::{contains, read_file, Source, SourceError, SourceOptions};
 use crate::trace::ids::uuid_bytes;
 use crate::trace::semconv as sc;
 
@@ -64,10 +64,6 @@ impl Source for Dbt {
         };
         convert(path, &artifact, manifest.as_ref(), options).map(|run| vec![run])
     }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn beside(path: &Path, name: &str) -> Option<PathBuf> {

@@ -252,6 +252,11 @@ fn expand_glob<T: Copy>(
     }
 }
 
+/// Whether `needle` occurs in `haystack` (format sniffing on a file's first bytes).
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 /// The first bytes of a file, for format sniffing (empty if unreadable: parsing will say why).
 pub fn read_head(path: &Path) -> Vec<u8> {
     use std::io::Read;

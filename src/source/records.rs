@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::record::{Attributes, Nanos, Outcome, ParentText, Run, Step};
-use crate::source::{read_file, Source, SourceError, SourceOptions};
+use crate::source::{contains, read_file, Source, SourceError, SourceOptions};
 
 pub const SCHEMA: &str = "retrace.records/v1";
 const SCHEMA_PREFIX: &str = "retrace.records/";
@@ -112,10 +112,7 @@ impl Source for Records {
 
     fn detect(&self, _: &Path, head: &[u8]) -> bool {
         // A JSON line naming our schema (a README mentioning it is not a records file).
-        head.trim_ascii_start().starts_with(b"{")
-            && head
-                .windows(SCHEMA_PREFIX.len())
-                .any(|w| w == SCHEMA_PREFIX.as_bytes())
+        head.trim_ascii_start().starts_with(b"{") && contains(head, SCHEMA_PREFIX.as_bytes())
     }
 
     fn parse(&self, path: &Path, _: &SourceOptions) -> Result<Vec<Run>, SourceError> {
