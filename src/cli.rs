@@ -47,6 +47,19 @@ pub enum Command {
     /// Walk directories and globs, detect each file's format, convert everything; a bad
     /// file is reported and the rest still delivered.
     Backfill(BackfillArgs),
+    /// Run a workflow of shell steps (a Dagu-compatible YAML subset), tracing it live.
+    #[command(
+        long_about = "Run a workflow of shell steps (a Dagu-compatible YAML subset) and trace         it live: one `DAG: <name>` span, a `Step: <name>` span per step sent as soon as the step         ends, and a span per attempt for steps with a retryPolicy. Every step process gets         TRACEPARENT (its own span), RETRACE_RUN_ID and RETRACE_STEP.\n\n\
+        Step records go to --records as they happen; `retrace records FILE` later sends exactly         the same spans.\n\n\
+        Exit code: 0 when every step succeeded, 1 otherwise, 128+N when stopped by signal N         (SIGINT 130, SIGTERM 143); 2 for an invalid workflow (nothing runs)."
+    )]
+    Run(RunArgs),
+    /// Run one command inside one span; TRACEPARENT of that span is passed to it.
+    #[command(
+        long_about = "Run one command inside one span. The command gets TRACEPARENT (and         TRACESTATE) of that span, shares stdin, stdout and stderr, receives SIGTERM/SIGHUP (and         SIGINT when not from a terminal) that retrace receives, and its exit code is returned         verbatim, also when the span cannot be delivered (then a warning).\n\n\
+        Example:  retrace exec -- make test"
+    )]
+    Exec(ExecArgs),
 }
 
 impl Command {
@@ -59,6 +72,8 @@ impl Command {
             Command::Dotflow(_) => "dotflow",
             Command::Records(_) => "records",
             Command::Backfill(_) => "backfill",
+            Command::Run(_) => "run",
+            Command::Exec(_) => "exec",
         }
     }
 }
@@ -79,6 +94,17 @@ pub struct DbtArgs {
     /// Add a child span per timing phase (compile, execute) inside each node span
     #[arg(long)]
     pub phase_spans: bool,
+
+    /// Run the dbt command given after `--` under a wrapper span (dbt gets its traceparent as
+    /// DBT_ENV_CUSTOM_ENV_TRACEPARENT), then convert the artifacts it wrote (PATHs, default
+    /// its --target-path inside its --project-dir) as children of that span; exits with dbt's
+    /// exit code.  Example: retrace dbt --run -- dbt build
+    #[arg(long, requires = "command")]
+    pub run: bool,
+
+    /// The dbt command line (after `--`), for --run
+    #[arg(last = true, value_name = "DBT COMMAND", requires = "run")]
+    pub command: Vec<std::ffi::OsString>,
 
     #[command(flatten)]
     pub export: ExportArgs,
@@ -133,6 +159,48 @@ pub struct BackfillArgs {
     /// Only runs that started before this instant (RFC 3339, or a UTC date YYYY-MM-DD)
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
+
+    #[command(flatten)]
+    pub export: ExportArgs,
+}
+
+/// Arguments of `retrace run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The workflow file (YAML)
+    pub workflow: PathBuf,
+
+    /// Steps running at once [default: the number of CPUs]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_parallel: Option<u16>,
+
+    /// Step records file (retrace.records/v1), appended as steps finish
+    /// [default: .retrace/runs/<workflow name>/<run id>.jsonl]
+    #[arg(long, value_name = "FILE")]
+    pub records: Option<PathBuf>,
+
+    /// Directory of the per-step log files [default: .retrace/runs/<workflow name>/<run id>/]
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+
+    /// Time a step gets to stop after SIGTERM (timeout, cancellation) before SIGKILL
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub grace: String,
+
+    /// The run id [default: a new UUIDv7]; derived trace and span ids follow from it
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+
+    #[command(flatten)]
+    pub export: ExportArgs,
+}
+
+/// Arguments of `retrace exec`.
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// The command and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
 
     #[command(flatten)]
     pub export: ExportArgs,
@@ -236,6 +304,7 @@ impl ExportArgs {
             service_name: self.service_name.clone(),
             resource: self.resource.clone(),
             chunk_size: self.chunk_size,
+            file: None,
         }
     }
 }

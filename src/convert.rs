@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::cli::ExportArgs;
 use crate::record::Run;
-use crate::sink::config::{self, EnvSnapshot, ExporterKind, SinkConfig};
+use crate::sink::config::{self, EnvSnapshot, ExporterKind, SinkConfig, SinkFlags};
 use crate::sink::{self, Sink};
 use crate::source::{self, Source, SourceError, SourceOptions};
 use crate::trace::build::{self, BuiltRun};
@@ -76,6 +76,20 @@ pub fn backfill(
     execute(groups, errors, options, export, env, selection, true)
 }
 
+/// The sink configuration and the injected parent context (flag > env) of a verb, or the
+/// one line that says what is wrong with them.
+pub fn prepare(
+    flags: &SinkFlags,
+    export: &ExportArgs,
+    env: &EnvSnapshot,
+) -> Result<(SinkConfig, Option<TraceParent>), String> {
+    let config = config::resolve(flags, env).map_err(|e| e.to_string())?;
+    let injected = InjectedContext::from_env(export.traceparent.clone(), export.tracestate.clone())
+        .resolve()
+        .map_err(|(origin, e)| format!("invalid trace context in {origin}: {e}"))?;
+    Ok((config, injected))
+}
+
 /// What happened to the inputs, for the closing summary.
 #[derive(Default)]
 struct Tally {
@@ -94,23 +108,13 @@ fn execute(
     summarise: bool,
 ) -> i32 {
     let started = std::time::Instant::now();
-    let config = match config::resolve(&export.sink_flags(), env) {
-        Ok(c) => c,
-        Err(e) => {
-            report(e);
+    let (config, injected) = match prepare(&export.sink_flags(), export, env) {
+        Ok(prepared) => prepared,
+        Err(problem) => {
+            report(problem);
             return exit::USAGE;
         }
     };
-    let injected =
-        match InjectedContext::from_env(export.traceparent.clone(), export.tracestate.clone())
-            .resolve()
-        {
-            Ok(p) => p,
-            Err((origin, e)) => {
-                report(format!("invalid trace context in {origin}: {e}"));
-                return exit::USAGE;
-            }
-        };
     let mut input_failed = !input_errors.is_empty();
     let mut tally = Tally {
         files_failed: input_errors.len(),
@@ -235,7 +239,7 @@ fn selected(run: &BuiltRun, selection: &Selection) -> bool {
 
 /// Builds a run's spans. An invalid trace context inside the artifact is reported and the run
 /// is sent as its own trace (returned with `clean = false`).
-fn build_run(
+pub fn build_run(
     mut run: Run,
     injected: Option<&TraceParent>,
     namespace: &str,
@@ -252,8 +256,8 @@ fn build_run(
 }
 
 /// Sends runs as they come; the sink is opened on the first run, so nothing is connected
-/// when there is nothing to send.
-struct Delivery<'a> {
+/// when there is nothing to send. The live verbs (runner, exec) send a run in parts.
+pub struct Delivery<'a> {
     config: &'a SinkConfig,
     export: &'a ExportArgs,
     sink: Option<Box<dyn Sink>>,
@@ -264,7 +268,7 @@ struct Delivery<'a> {
 }
 
 impl<'a> Delivery<'a> {
-    fn new(config: &'a SinkConfig, export: &'a ExportArgs) -> Self {
+    pub fn new(config: &'a SinkConfig, export: &'a ExportArgs) -> Self {
         Delivery {
             config,
             export,
@@ -276,12 +280,18 @@ impl<'a> Delivery<'a> {
         }
     }
 
-    fn send(&mut self, run: BuiltRun) {
-        self.runs += 1;
-        self.spans += run.spans.len();
+    /// Sends a whole run (and prints its traceparent when asked).
+    pub fn send(&mut self, run: BuiltRun) {
         if self.export.print_traceparent {
             println!("{}", run.traceparent);
         }
+        self.send_part(&run, true);
+    }
+
+    /// Sends some spans of a run; `last` marks the part that completes it.
+    pub fn send_part(&mut self, run: &BuiltRun, last: bool) {
+        self.runs += usize::from(last);
+        self.spans += run.spans.len();
         if self.export.dry_run {
             println!(
                 "would send {} spans of {} run {} (trace {}) to {}",
@@ -308,7 +318,7 @@ impl<'a> Delivery<'a> {
         }
         let sink = self.sink.as_mut().expect("opened above");
         let resource = sink::resource_for(&run.system, self.config);
-        match sink.send(&run, &resource) {
+        match sink.send(run, &resource) {
             Ok(n) => self.sent += n,
             Err(e) => {
                 report(e);
@@ -318,7 +328,7 @@ impl<'a> Delivery<'a> {
     }
 
     /// Flushes and reports; false when something was not delivered.
-    fn finish(mut self) -> bool {
+    pub fn finish(mut self) -> bool {
         if self.export.dry_run {
             return true;
         }

@@ -3,6 +3,7 @@
 mod cli;
 mod convert;
 mod record;
+mod runner;
 mod sink;
 mod source;
 mod trace;
@@ -23,6 +24,36 @@ fn main() {
         }
     };
     let code = match &cli.command {
+        cli::Command::Run(args) => {
+            let Some(grace) = sink::config::parse_duration(&args.grace) else {
+                convert::report(format!(
+                    "--grace {:?}: expected e.g. 500ms, 10s, 2m",
+                    args.grace
+                ));
+                std::process::exit(convert::exit::USAGE);
+            };
+            let options = runner::engine::RunOptions {
+                max_parallel: args.max_parallel.map_or_else(
+                    || std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    usize::from,
+                ),
+                records: args.records.clone(),
+                log_dir: args.log_dir.clone(),
+                grace,
+                run_id: args.run_id.clone(),
+            };
+            runner::engine::run(&args.workflow, &options, &args.export, &env)
+        }
+        cli::Command::Exec(args) => runner::exec::exec(&args.command, &args.export, &env),
+        cli::Command::Dbt(args) if args.run => runner::exec::dbt(
+            &args.command,
+            runner::exec::DbtArtifacts {
+                paths: args.paths.clone(),
+                options: args.source_options(),
+            },
+            &args.export,
+            &env,
+        ),
         cli::Command::Backfill(args) => {
             let options = source::SourceOptions {
                 tz: tz_of(&args.tz),
@@ -73,7 +104,9 @@ fn main() {
                     };
                     convert::run(source, &args.paths, &options, &args.export, &env)
                 }
-                cli::Command::Backfill(_) => unreachable!("handled above"),
+                cli::Command::Backfill(_) | cli::Command::Run(_) | cli::Command::Exec(_) => {
+                    unreachable!("handled above")
+                }
             }
         }
     };

@@ -124,6 +124,23 @@ pub struct SinkFlags {
     pub service_name: Option<String>,
     pub resource: Vec<String>,
     pub chunk_size: Option<usize>,
+    /// A workflow file's `otel:` block: below the environment in precedence.
+    pub file: Option<FileDefaults>,
+}
+
+/// Export settings from a workflow file (Dagu's `otel:` block), the lowest layer: flags and
+/// OTEL_* variables override each of them.
+#[derive(Clone, Debug, Default)]
+pub struct FileDefaults {
+    /// `enabled: false` means exporter `none` unless chosen otherwise.
+    pub enabled: Option<bool>,
+    pub endpoint: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub insecure: Option<bool>,
+    pub timeout: Option<String>,
+    pub resource: Vec<(String, String)>,
+    /// Where the block is, for messages (`flow.yaml otel`).
+    pub origin: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,6 +188,24 @@ impl fmt::Debug for SinkConfig {
 
 impl SinkConfig {
     /// The endpoint as it may be shown to a user: without userinfo.
+    /// Sends nowhere: for a wrapper whose export settings were unusable.
+    pub fn disabled() -> SinkConfig {
+        SinkConfig {
+            exporter: ExporterKind::None,
+            endpoint: String::new(),
+            endpoint_origin: String::new(),
+            protocol: Protocol::Grpc,
+            headers: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+            certificate: None,
+            compression: None,
+            output: None,
+            service_name: None,
+            resource: Vec::new(),
+            chunk_size: DEFAULT_CHUNK,
+        }
+    }
+
     pub fn endpoint_display(&self) -> String {
         redact_url(&self.endpoint)
     }
@@ -318,6 +353,8 @@ fn path_of(url: &str) -> &str {
 }
 
 pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkError> {
+    let no_file = FileDefaults::default();
+    let file = flags.file.as_ref().unwrap_or(&no_file);
     let env_lookup = |name: &str| {
         std::env::var(name)
             .ok()
@@ -338,6 +375,7 @@ pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkE
                     "OTEL_TRACES_EXPORTER {e:?}: expected otlp, console or none"
                 ))
             })?,
+        (None, None) if file.enabled == Some(false) => ExporterKind::None,
         (None, None) => ExporterKind::Otlp,
     };
     if exporter == ExporterKind::File && flags.output.is_none() {
@@ -367,13 +405,16 @@ pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkE
         (Some(v), k.to_owned(), false)
     } else if let Some((k, v)) = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") {
         (Some(v), k.to_owned(), true)
+    } else if let Some(e) = file.endpoint.as_ref().filter(|e| !e.trim().is_empty()) {
+        (Some(e.clone()), format!("{}.endpoint", file.origin), false)
     } else {
         (None, "default".to_owned(), false)
     };
     let insecure = flags.insecure
-        || env
-            .exporter_var("INSECURE")
-            .is_some_and(|(_, v)| truthy(&v));
+        || match env.exporter_var("INSECURE") {
+            Some((_, v)) => truthy(&v),
+            None => file.insecure == Some(true),
+        };
 
     let protocol = explicit_protocol.unwrap_or_else(|| match &raw_endpoint {
         Some(e)
@@ -417,6 +458,7 @@ pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkE
     }
 
     let mut headers = Vec::new();
+    merge(&mut headers, file.headers.clone(), true);
     if let Some((name, text)) = env.exporter_var("HEADERS") {
         merge(&mut headers, parse_list(&text, &name)?, true);
     }
@@ -442,7 +484,15 @@ pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkE
             .filter(|ms| *ms > 0)
             .map(Duration::from_millis)
             .ok_or_else(|| SinkError::Config(format!("{name} {ms:?}: expected milliseconds")))?,
-        (None, None) => DEFAULT_TIMEOUT,
+        (None, None) => match &file.timeout {
+            Some(t) => parse_duration(t).ok_or_else(|| {
+                SinkError::Config(format!(
+                    "{}.timeout {t:?}: expected e.g. 500ms, 10s, 2m",
+                    file.origin
+                ))
+            })?,
+            None => DEFAULT_TIMEOUT,
+        },
     };
 
     let compression = match env.exporter_var("COMPRESSION") {
@@ -461,6 +511,7 @@ pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkE
     });
 
     let mut resource = Vec::new();
+    merge(&mut resource, file.resource.clone(), false);
     if let Some((name, text)) = env.get("OTEL_RESOURCE_ATTRIBUTES") {
         merge(&mut resource, parse_list(&text, name)?, false);
     }

@@ -62,12 +62,16 @@ pub struct RunEnd {
     pub outcome: Outcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Attributes known only at the end (e.g. the final status); appended to the header's.
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub attributes: Attributes,
+}
+
+fn is_empty(a: &Attributes) -> bool {
+    a.0.is_empty()
 }
 
 /// The `run` line of a run (its steps and end are written separately).
-// The built-in runner (`retrace run`) writes records with these; until it lands they are
-// exercised by the round-trip tests below.
-#[allow(dead_code)]
 pub fn header_line(run: &Run) -> String {
     let line = Line::Run(RunHeader {
         schema: SCHEMA.into(),
@@ -83,7 +87,6 @@ pub fn header_line(run: &Run) -> String {
     serde_json::to_string(&line).expect("records serialise")
 }
 
-#[allow(dead_code)]
 pub fn step_line(run_id: &str, step: &Step) -> String {
     let line = Line::Step(StepLine {
         schema: SCHEMA.into(),
@@ -93,14 +96,15 @@ pub fn step_line(run_id: &str, step: &Step) -> String {
     serde_json::to_string(&line).expect("records serialise")
 }
 
-#[allow(dead_code)]
-pub fn end_line(run: &Run) -> String {
+/// The `run_end` line; `end_attributes` are the run's attributes added after its header.
+pub fn end_line(run: &Run, end_attributes: &Attributes) -> String {
     let line = Line::RunEnd(RunEnd {
         schema: SCHEMA.into(),
         run_id: run.run_id.clone(),
         end: run.end,
         outcome: run.outcome,
         message: run.message.clone(),
+        attributes: end_attributes.clone(),
     });
     serde_json::to_string(&line).expect("records serialise")
 }
@@ -183,6 +187,7 @@ impl Source for Records {
                     run.end = e.end;
                     run.outcome = e.outcome;
                     run.message = e.message;
+                    run.attributes.0.extend(e.attributes.0);
                 }
             }
         }
@@ -252,11 +257,15 @@ mod tests {
 
     #[test]
     fn written_records_read_back_to_the_same_run() {
-        let run = sample();
+        let mut run = sample();
+        let header = header_line(&run);
+        let mut at_end = Attributes::default();
+        at_end.put("dag.status", "failed");
+        run.attributes.0.extend(at_end.0.clone());
         let text = [
-            header_line(&run),
+            header,
             step_line(&run.run_id, &run.steps[0]),
-            end_line(&run),
+            end_line(&run, &at_end),
         ]
         .join("\n");
         let dir = tempfile::tempdir().unwrap();

@@ -50,6 +50,66 @@ pub fn parent_of(
         .map_err(|e| BuildError::Context(ContextOrigin::Artifact(text.origin.clone()), e))
 }
 
+/// The ids of one run's spans: trace id and the derivation of every span id. `build` and the
+/// live runner (which must hand each process its span's `TRACEPARENT` before the span exists)
+/// both go through this, so they cannot disagree.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub trace: [u8; 16],
+    system: String,
+    run_id: String,
+    namespace: String,
+    pub tracestate: String,
+}
+
+impl Identity {
+    /// `namespace` salts the derived ids (see `ids`); "" for none.
+    pub fn of(run: &Run, parent: Option<&TraceParent>, namespace: &str) -> Identity {
+        let trace = match (parent, run.native_trace_id) {
+            (Some(p), _) => p.trace_id,
+            (None, Some(native)) => native,
+            (None, None) => ids::trace_id(&run.system, &run.run_id, namespace),
+        };
+        Identity {
+            trace,
+            system: run.system.clone(),
+            run_id: run.run_id.clone(),
+            namespace: namespace.to_owned(),
+            tracestate: parent.map(|p| p.tracestate.clone()).unwrap_or_default(),
+        }
+    }
+
+    pub fn root(&self) -> [u8; 8] {
+        self.span("", 0)
+    }
+
+    pub fn span(&self, step_id: &str, attempt: u32) -> [u8; 8] {
+        ids::span_id(
+            &self.trace,
+            &self.system,
+            &self.run_id,
+            step_id,
+            attempt,
+            &self.namespace,
+        )
+    }
+
+    /// The context of one span, as the parent a child process should continue. Always
+    /// sampled: retrace exports every span it builds.
+    pub fn context(&self, span: [u8; 8]) -> TraceParent {
+        TraceParent {
+            trace_id: self.trace,
+            span_id: span,
+            sampled: true,
+            tracestate: self.tracestate.clone(),
+        }
+    }
+
+    pub fn traceparent(&self, span: [u8; 8]) -> String {
+        context::format_traceparent(&self.trace, &span, true)
+    }
+}
+
 /// `namespace` salts the derived ids (see `ids`); "" for none.
 pub fn build(
     run: &Run,
@@ -58,35 +118,22 @@ pub fn build(
     namespace: &str,
 ) -> Result<BuiltRun, BuildError> {
     let parent = parent_of(run, injected)?;
-    let trace_bytes = match (&parent, run.native_trace_id) {
-        (Some(p), _) => p.trace_id,
-        (None, Some(native)) => native,
-        (None, None) => ids::trace_id(&run.system, &run.run_id, namespace),
-    };
+    let identity = Identity::of(run, parent.as_ref(), namespace);
+    let trace_bytes = identity.trace;
     let trace_id = TraceId::from_bytes(trace_bytes);
-    let trace_state = parent
-        .as_ref()
-        .filter(|p| !p.tracestate.is_empty())
-        .and_then(|p| TraceState::from_str(&p.tracestate).ok())
+    let trace_state = Some(&identity.tracestate)
+        .filter(|s| !s.is_empty())
+        .and_then(|s| TraceState::from_str(s).ok())
         .unwrap_or_default();
     let timeline = timeline::resolve(run)?;
     check_unique_steps(run)?;
     check_representable(run, &timeline)?;
 
-    let root_bytes = ids::span_id(&trace_bytes, &run.system, &run.run_id, "", 0, namespace);
+    let root_bytes = identity.root();
     let step_ids: Vec<[u8; 8]> = run
         .steps
         .iter()
-        .map(|s| {
-            ids::span_id(
-                &trace_bytes,
-                &run.system,
-                &run.run_id,
-                &s.id,
-                s.attempt,
-                namespace,
-            )
-        })
+        .map(|s| identity.span(&s.id, s.attempt))
         .collect();
     let context_of = |span: [u8; 8]| {
         SpanContext::new(
@@ -150,7 +197,7 @@ pub fn build(
         system: run.system.clone(),
         run_id: run.run_id.clone(),
         spans,
-        traceparent: context::format_traceparent(&trace_bytes, &root_bytes, true),
+        traceparent: identity.traceparent(root_bytes),
     })
 }
 

@@ -20,6 +20,8 @@ pub const PIPELINE_BYTES_PROCESSED: &str = "pipeline.bytes.processed";
 // retrace's own.
 pub const RETRACE_TIME_SOURCE: &str = "retrace.time_source";
 pub const RETRACE_TIME_ADJUSTED: &str = "retrace.time.adjusted";
+/// Attempts a runner step made (only on steps with a retry policy).
+pub const RETRACE_STEP_ATTEMPTS: &str = "retrace.step.attempts";
 
 // dbt.
 pub const DBT_INVOCATION_ID: &str = "dbt.invocation_id";
@@ -71,6 +73,9 @@ pub const EXCEPTION_EVENT: &str = "exception";
 pub const EXCEPTION_TYPE: &str = "exception.type";
 pub const EXCEPTION_MESSAGE: &str = "exception.message";
 pub const PROCESS_EXIT_CODE: &str = "process.exit.code";
+pub const PROCESS_EXECUTABLE_NAME: &str = "process.executable.name";
+pub const PROCESS_PID: &str = "process.pid";
+pub const LOG_FILE_PATH: &str = "log.file.path";
 
 // Airflow (names of Airflow 3.2+'s own task_run spans, plus the TI fields they lack).
 pub const AIRFLOW_DAG_ID: &str = "airflow.dag_id";
@@ -107,6 +112,7 @@ pub const DAG_PARENT_NAME: &str = "dag.parent_name";
 pub const DAG_STATUS: &str = "dag.status";
 pub const STEP_NAME: &str = "step.name";
 pub const STEP_STATUS: &str = "step.status";
+pub const STEP_EXIT_CODE: &str = "step.exit_code";
 pub const DAGU_ATTEMPT_ID: &str = "dagu.attempt_id";
 pub const DAGU_TRIGGER_TYPE: &str = "dagu.trigger_type";
 pub const DAGU_AUTO_RETRY_COUNT: &str = "dagu.auto_retry_count";

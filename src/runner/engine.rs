@@ -1,0 +1,664 @@
+//! `retrace run WORKFLOW.yaml`: schedules a workflow's steps (dependencies, parallelism,
+//! retries, timeouts, signals), runs each as `sh -c` in a process group of its own, and hands
+//! every finished step to `live` (records file + spans).
+//!
+//! Span tree: `DAG: <name>` → `Step: <name>` per step → `Step: <name> (attempt N)` per attempt
+//! when the step has a retry policy. Each process's `TRACEPARENT` is the span it runs in.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::cli::ExportArgs;
+use crate::convert::{exit, prepare, report, Delivery};
+use crate::record::{Attributes, Nanos, Outcome, Run, Step};
+use crate::runner::exec::{inherited_otel, namespace, parent_text};
+use crate::runner::live::LiveRun;
+use crate::runner::process::{self, Launch, Output};
+use crate::runner::spec::{self, StepSpec, Workflow};
+use crate::runner::{signals, Clock};
+use crate::sink::config::EnvSnapshot;
+use crate::trace::build::Identity;
+use crate::trace::semconv as sc;
+
+/// The runner's own options (`retrace run --help`).
+pub struct RunOptions {
+    pub max_parallel: usize,
+    pub records: Option<PathBuf>,
+    pub log_dir: Option<PathBuf>,
+    /// How long a step may take to stop after SIGTERM (timeout, cancellation) before SIGKILL.
+    pub grace: Duration,
+    pub run_id: Option<String>,
+}
+
+/// Where runs are kept unless `--records`/`--log-dir` say otherwise: under the working
+/// directory, so a CI job can upload `.retrace/` as an artifact.
+pub const DEFAULT_RUNS_DIR: &str = ".retrace/runs";
+
+pub fn run(
+    workflow_path: &std::path::Path,
+    options: &RunOptions,
+    export: &ExportArgs,
+    env: &EnvSnapshot,
+) -> i32 {
+    let workflow = match spec::load(workflow_path) {
+        Ok(w) => w,
+        Err(e) => {
+            report(e);
+            return exit::USAGE;
+        }
+    };
+    let lookup = |name: &str| std::env::var(name).ok();
+    let mut flags = export.sink_flags();
+    flags.file = workflow.otel.clone().map(|mut o| {
+        o.endpoint = o.endpoint.map(|e| spec::expand(&e, &lookup));
+        for (_, v) in &mut o.resource {
+            *v = spec::expand(v, &lookup);
+        }
+        o
+    });
+    let (config, parent) = match prepare(&flags, export, env) {
+        Ok(prepared) => prepared,
+        Err(problem) => {
+            report(problem);
+            return exit::USAGE;
+        }
+    };
+
+    let clock = Clock::start();
+    let run_id = options
+        .run_id
+        .clone()
+        .unwrap_or_else(|| crate::runner::new_run_id(&clock));
+    let run_dir = PathBuf::from(DEFAULT_RUNS_DIR).join(process::file_stem(&workflow.name));
+    let records = options
+        .records
+        .clone()
+        .unwrap_or_else(|| run_dir.join(format!("{run_id}.jsonl")));
+    let log_dir = options
+        .log_dir
+        .clone()
+        .unwrap_or_else(|| run_dir.join(&run_id));
+
+    let mut attributes = Attributes::default();
+    attributes.put(sc::DAG_NAME, workflow.name.clone());
+    attributes.put(sc::DAG_RUN_ID, run_id.clone());
+    let header = Run {
+        system: "retrace".into(),
+        run_id: run_id.clone(),
+        name: format!("DAG: {}", workflow.name),
+        pipeline_name: workflow.name.clone(),
+        start: Some(clock.now()),
+        end: None,
+        outcome: Outcome::Unknown,
+        message: None,
+        parent: parent.as_ref().map(parent_text),
+        native_trace_id: None,
+        attributes,
+        steps: Vec::new(),
+    };
+    let delivery = Delivery::new(&config, export);
+    let live = match LiveRun::start(
+        header,
+        parent.as_ref(),
+        &namespace(export),
+        Some(&records),
+        delivery,
+    ) {
+        Ok(l) => l,
+        Err(e) => {
+            report(e);
+            return exit::USAGE;
+        }
+    };
+    if export.print_traceparent {
+        let id = live.identity();
+        println!("{}", id.traceparent(id.root()));
+    }
+    if !export.quiet {
+        report(format!(
+            "run {run_id} of {}: {} steps in {}; records in {}, logs in {}",
+            workflow.name,
+            workflow.steps.len(),
+            workflow.working_dir.display(),
+            records.display(),
+            log_dir.display()
+        ));
+    }
+    let base_env = base_env(&workflow, env, &run_id);
+    let scheduler = Scheduler {
+        workflow: &workflow,
+        options,
+        clock,
+        live,
+        log_dir,
+        base_env,
+        states: vec![State::Waiting; workflow.steps.len()],
+        progress: vec![Progress::default(); workflow.steps.len()],
+        cancelled: None,
+        run_id,
+        quiet: export.quiet,
+    };
+    scheduler.drive()
+}
+
+/// Environment every step gets on top of ours: the OTEL_* variables we took out of our own
+/// (a nested retrace or SDK exports where we do), Dagu's run variables, the workflow's `env`.
+fn base_env(workflow: &Workflow, env: &EnvSnapshot, run_id: &str) -> Vec<(String, String)> {
+    let mut out = inherited_otel(env);
+    out.push(("DAG_NAME".into(), workflow.name.clone()));
+    out.push(("DAG_RUN_ID".into(), run_id.to_owned()));
+    out.push(("RETRACE_RUN_ID".into(), run_id.to_owned()));
+    expand_into(&mut out, &workflow.env);
+    out
+}
+
+/// Appends `entries`, expanding `${VAR}` with what is set so far, then our environment.
+fn expand_into(out: &mut Vec<(String, String)>, entries: &[(String, String)]) {
+    for (k, v) in entries {
+        let value = {
+            let lookup = |name: &str| {
+                out.iter()
+                    .rev()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+                    .or_else(|| std::env::var(name).ok())
+            };
+            spec::expand(v, &lookup)
+        };
+        out.push((k.clone(), value));
+    }
+}
+
+#[derive(Clone, Debug)]
+enum State {
+    Waiting,
+    /// Failed; the next attempt starts at the instant.
+    Retrying {
+        at: Instant,
+        attempt: u32,
+    },
+    Running(Running),
+    Done(Outcome),
+}
+
+#[derive(Clone, Debug)]
+struct Running {
+    attempt: u32,
+    pid: u32,
+    start: Nanos,
+    log: PathBuf,
+    deadline: Option<Instant>,
+    timed_out: bool,
+    /// When SIGKILL follows a SIGTERM that was not heeded.
+    kill_at: Option<Instant>,
+}
+
+/// What a step has done so far (its first start, its finished attempts).
+#[derive(Clone, Debug, Default)]
+struct Progress {
+    start: Option<Nanos>,
+    attempts: Vec<Step>,
+}
+
+enum Event {
+    Exited {
+        step: usize,
+        attempt: u32,
+        result: std::io::Result<(std::process::ExitStatus, Nanos)>,
+    },
+    Signal(i32),
+}
+
+struct Scheduler<'a, 'w> {
+    workflow: &'w Workflow,
+    options: &'w RunOptions,
+    clock: Clock,
+    live: LiveRun<'a>,
+    log_dir: PathBuf,
+    base_env: Vec<(String, String)>,
+    states: Vec<State>,
+    progress: Vec<Progress>,
+    /// The signal that cancelled the run.
+    cancelled: Option<i32>,
+    run_id: String,
+    quiet: bool,
+}
+
+impl Scheduler<'_, '_> {
+    fn drive(mut self) -> i32 {
+        let (tx, rx) = mpsc::channel();
+        let _listener = signals::listen(tx.clone(), Event::Signal)
+            .map_err(|e| report(format!("cannot listen for signals: {e}")))
+            .ok();
+        loop {
+            self.skip_blocked();
+            self.launch_ready(&tx);
+            if self.states.iter().all(|s| matches!(s, State::Done(_))) {
+                break;
+            }
+            let wait = self
+                .next_timer()
+                .map(|t| t.saturating_duration_since(Instant::now()));
+            let event = match wait {
+                Some(w) => rx.recv_timeout(w).ok(),
+                None => rx.recv().ok(),
+            };
+            match event {
+                Some(Event::Exited {
+                    step,
+                    attempt,
+                    result,
+                }) => self.exited(step, attempt, result),
+                Some(Event::Signal(sig)) => self.cancel(sig),
+                None => {}
+            }
+            self.fire_timers();
+        }
+        self.finish()
+    }
+
+    /// Marks as skipped every waiting step whose dependencies are all done and one of them
+    /// was skipped, cancelled, or failed without `continueOn.failure`.
+    fn skip_blocked(&mut self) {
+        loop {
+            let blocked = (0..self.states.len()).find(|&i| {
+                let depends = &self.workflow.steps[i].depends;
+                let done = |d: usize| match self.states[d] {
+                    State::Done(o) => Some(o),
+                    _ => None,
+                };
+                matches!(self.states[i], State::Waiting)
+                    && depends.iter().all(|&d| done(d).is_some())
+                    && depends.iter().any(|&d| match done(d) {
+                        Some(Outcome::Success) | None => false,
+                        Some(o) if o.is_error() => !self.workflow.steps[d].continue_on_failure,
+                        Some(_) => true,
+                    })
+            });
+            let Some(i) = blocked else { return };
+            let now = self.clock.now();
+            let step = self.step_record(i, now, now, Outcome::Skip);
+            self.states[i] = State::Done(Outcome::Skip);
+            self.live.finish_steps(vec![step]);
+        }
+    }
+
+    fn launch_ready(&mut self, tx: &mpsc::Sender<Event>) {
+        if self.cancelled.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        for i in 0..self.states.len() {
+            let running = self
+                .states
+                .iter()
+                .filter(|s| matches!(s, State::Running(_)))
+                .count();
+            if running >= self.options.max_parallel {
+                return;
+            }
+            let attempt = match &self.states[i] {
+                State::Waiting
+                    if self.workflow.steps[i]
+                        .depends
+                        .iter()
+                        .all(|&d| matches!(self.states[d], State::Done(_))) =>
+                {
+                    1
+                }
+                State::Retrying { at, attempt } if *at <= now => *attempt,
+                _ => continue,
+            };
+            self.launch(i, attempt, tx);
+        }
+    }
+
+    fn launch(&mut self, i: usize, attempt: u32, tx: &mpsc::Sender<Event>) {
+        let spec = &self.workflow.steps[i];
+        let identity = self.live.identity().clone();
+        let span = self.span_of(&identity, spec, attempt);
+        let log = self.log_dir.join(if spec.retry_limit > 0 {
+            format!("{}.{attempt}.log", process::file_stem(&spec.name))
+        } else {
+            format!("{}.log", process::file_stem(&spec.name))
+        });
+        let mut env = self.base_env.clone();
+        env.push(("DAG_RUN_STEP_NAME".into(), spec.name.clone()));
+        env.push(("RETRACE_STEP".into(), spec.name.clone()));
+        expand_into(&mut env, &spec.env);
+        env.push(("TRACEPARENT".into(), identity.traceparent(span)));
+        let mut remove = Vec::new();
+        if identity.tracestate.is_empty() {
+            remove.push("TRACESTATE");
+        } else {
+            env.push(("TRACESTATE".into(), identity.tracestate.clone()));
+        }
+        let start = self.clock.now();
+        self.progress[i].start.get_or_insert(start);
+        let spawned = process::spawn(Launch {
+            program: "sh".as_ref(),
+            args: vec!["-c".as_ref(), spec.command.as_ref()],
+            dir: Some(&spec.dir),
+            env,
+            env_remove: remove,
+            own_group: true,
+            output: Output::Capture {
+                log: log.clone(),
+                prefix: format!("{} | ", spec.name),
+            },
+        });
+        match spawned {
+            Ok(spawned) => {
+                let pid = spawned.pid();
+                let (tx, clock) = (tx.clone(), self.clock);
+                std::thread::spawn(move || {
+                    let result = spawned.wait(clock);
+                    let _ = tx.send(Event::Exited {
+                        step: i,
+                        attempt,
+                        result,
+                    });
+                });
+                self.states[i] = State::Running(Running {
+                    attempt,
+                    pid,
+                    start,
+                    log,
+                    deadline: spec.timeout.map(|t| Instant::now() + t),
+                    timed_out: false,
+                    kill_at: None,
+                });
+            }
+            Err(e) => {
+                let message = format!("cannot start in {}: {e}", spec.dir.display());
+                report(format!("step {}: {message}", spec.name));
+                let running = Running {
+                    attempt,
+                    pid: 0,
+                    start,
+                    log,
+                    deadline: None,
+                    timed_out: false,
+                    kill_at: None,
+                };
+                self.attempt_done(i, running, start, None, Outcome::Error, Some(message));
+            }
+        }
+    }
+
+    fn exited(
+        &mut self,
+        i: usize,
+        attempt: u32,
+        result: std::io::Result<(std::process::ExitStatus, Nanos)>,
+    ) {
+        let State::Running(running) = self.states[i].clone() else {
+            return;
+        };
+        if running.attempt != attempt {
+            return;
+        }
+        let spec = &self.workflow.steps[i];
+        let (end, code, outcome, message) = match result {
+            Err(e) => (
+                self.clock.now(),
+                None,
+                Outcome::Error,
+                Some(format!("lost track of the process: {e}")),
+            ),
+            Ok((status, end)) => {
+                let code = process::exit_code(status);
+                let (outcome, message) = if status.success() {
+                    (Outcome::Success, None)
+                } else if running.timed_out {
+                    let limit = spec.timeout.unwrap_or_default().as_secs();
+                    (Outcome::Timeout, Some(format!("timed out after {limit}s")))
+                } else if let Some(sig) = self.cancelled {
+                    (
+                        Outcome::Cancellation,
+                        Some(format!("cancelled by {}", process::signal_name(sig))),
+                    )
+                } else {
+                    (Outcome::Failure, Some(process::describe(status)))
+                };
+                (end, Some(code), outcome, message)
+            }
+        };
+        self.attempt_done(i, running, end, code, outcome, message);
+    }
+
+    /// Records an attempt; retries it, or records the step.
+    fn attempt_done(
+        &mut self,
+        i: usize,
+        running: Running,
+        end: Nanos,
+        code: Option<i32>,
+        outcome: Outcome,
+        message: Option<String>,
+    ) {
+        let spec = &self.workflow.steps[i];
+        let attempt = running.attempt;
+        let mut last = Step::new(
+            format!("{}#{attempt}", spec.name),
+            format!("Step: {} (attempt {attempt})", spec.name),
+        );
+        last.parent = Some(spec.name.clone());
+        last.attempt = attempt;
+        last.start = Some(running.start);
+        last.end = Some(end);
+        last.outcome = outcome;
+        last.exit_code = code.map(i64::from);
+        last.message = message;
+        let a = &mut last.attributes;
+        a.put(sc::CICD_TASK_NAME, spec.name.clone());
+        a.put(sc::CICD_TASK_RUN_ID, format!("{}#{attempt}", spec.name));
+        a.put(sc::STEP_NAME, spec.name.clone());
+        a.put(sc::STEP_STATUS, status_label(outcome));
+        if let Some(code) = code {
+            a.put(sc::STEP_EXIT_CODE, i64::from(code));
+            a.put(sc::PROCESS_EXIT_CODE, i64::from(code));
+        }
+        if running.pid != 0 {
+            a.put(sc::PROCESS_PID, i64::from(running.pid));
+        }
+        a.put(sc::LOG_FILE_PATH, running.log.display().to_string());
+        self.progress[i].attempts.push(last);
+
+        let retryable = matches!(outcome, Outcome::Failure | Outcome::Timeout);
+        if retryable && attempt <= spec.retry_limit && self.cancelled.is_none() {
+            if !self.quiet {
+                report(format!(
+                    "step {}: attempt {attempt} failed; retrying in {}s",
+                    spec.name,
+                    spec.retry_interval.as_secs()
+                ));
+            }
+            self.states[i] = State::Retrying {
+                at: Instant::now() + spec.retry_interval,
+                attempt: attempt + 1,
+            };
+            return;
+        }
+        self.states[i] = State::Done(outcome);
+        let attempts = std::mem::take(&mut self.progress[i].attempts);
+        let mut step = self.step_record(i, self.progress[i].start.unwrap_or(end), end, outcome);
+        let final_attempt = attempts.last().expect("pushed above");
+        step.exit_code = final_attempt.exit_code;
+        step.message = final_attempt.message.clone();
+        // The step carries its final attempt's facts (Dagu's step span has no attempts).
+        for key in [
+            sc::STEP_EXIT_CODE,
+            sc::PROCESS_EXIT_CODE,
+            sc::PROCESS_PID,
+            sc::LOG_FILE_PATH,
+        ] {
+            if let Some(v) = final_attempt.attributes.get(key) {
+                step.attributes.put(key, v.clone());
+            }
+        }
+        let mut records = vec![step];
+        if spec.retry_limit > 0 {
+            records[0]
+                .attributes
+                .put(sc::RETRACE_STEP_ATTEMPTS, attempts.len() as i64);
+            records.extend(attempts);
+        }
+        self.live.finish_steps(records);
+    }
+
+    /// The `Step: <name>` record of step `i`.
+    fn step_record(&self, i: usize, start: Nanos, end: Nanos, outcome: Outcome) -> Step {
+        let spec = &self.workflow.steps[i];
+        let mut step = Step::new(spec.name.clone(), format!("Step: {}", spec.name));
+        step.start = Some(start);
+        step.end = Some(end);
+        step.outcome = outcome;
+        // Links only to steps already recorded, so the live span and the converted one agree.
+        step.links = spec
+            .depends
+            .iter()
+            .filter(|&&d| matches!(self.states[d], State::Done(_)))
+            .map(|&d| self.workflow.steps[d].name.clone())
+            .collect();
+        step.attributes.put(sc::CICD_TASK_NAME, spec.name.clone());
+        step.attributes.put(sc::STEP_NAME, spec.name.clone());
+        step.attributes.put(sc::STEP_STATUS, status_label(outcome));
+        step
+    }
+
+    /// The span a step's process runs in: its attempt's when it has a retry policy.
+    fn span_of(&self, identity: &Identity, spec: &StepSpec, attempt: u32) -> [u8; 8] {
+        if spec.retry_limit > 0 {
+            identity.span(&format!("{}#{attempt}", spec.name), attempt)
+        } else {
+            identity.span(&spec.name, 1)
+        }
+    }
+
+    /// SIGINT/SIGTERM/SIGHUP: forwarded to every running step, nothing new starts, waiting
+    /// steps are recorded as cancelled; a second signal kills at once.
+    fn cancel(&mut self, sig: i32) {
+        let now = Instant::now();
+        let first = self.cancelled.is_none();
+        self.cancelled.get_or_insert(sig);
+        for state in &mut self.states {
+            if let State::Running(r) = state {
+                if first {
+                    process::signal_group(r.pid, sig);
+                    r.kill_at = Some(now + self.options.grace);
+                } else {
+                    process::signal_group(r.pid, libc::SIGKILL);
+                }
+            }
+        }
+        if !first {
+            return;
+        }
+        report(format!(
+            "{} received: stopping the running steps (SIGKILL in {}s, or at a second signal)",
+            process::signal_name(sig),
+            self.options.grace.as_secs()
+        ));
+        let at = self.clock.now();
+        let mut records = Vec::new();
+        for i in 0..self.states.len() {
+            if !matches!(self.states[i], State::Waiting | State::Retrying { .. }) {
+                continue;
+            }
+            let attempts = std::mem::take(&mut self.progress[i].attempts);
+            let start = self.progress[i].start.unwrap_or(at);
+            let mut step = self.step_record(i, start, at, Outcome::Cancellation);
+            step.message = Some(format!("cancelled by {}", process::signal_name(sig)));
+            self.states[i] = State::Done(Outcome::Cancellation);
+            records.push(step);
+            if self.workflow.steps[i].retry_limit > 0 {
+                records.extend(attempts);
+            }
+        }
+        if !records.is_empty() {
+            self.live.finish_steps(records);
+        }
+    }
+
+    fn next_timer(&self) -> Option<Instant> {
+        self.states
+            .iter()
+            .filter_map(|s| match s {
+                State::Retrying { at, .. } => Some(*at),
+                State::Running(r) if !r.timed_out => r.deadline,
+                State::Running(r) => r.kill_at,
+                _ => None,
+            })
+            .min()
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        let grace = self.options.grace;
+        for state in &mut self.states {
+            let State::Running(r) = state else { continue };
+            if !r.timed_out && r.deadline.is_some_and(|d| d <= now) {
+                r.timed_out = true;
+                process::signal_group(r.pid, libc::SIGTERM);
+                r.kill_at.get_or_insert(now + grace);
+            } else if r.kill_at.is_some_and(|k| k <= now) {
+                process::signal_group(r.pid, libc::SIGKILL);
+                r.kill_at = None;
+            }
+        }
+    }
+
+    fn finish(self) -> i32 {
+        let mut counts: HashMap<&'static str, usize> = HashMap::new();
+        let mut outcome = Outcome::Success;
+        for state in &self.states {
+            let State::Done(o) = state else { continue };
+            *counts.entry(status_label(*o)).or_default() += 1;
+            if *o != Outcome::Success {
+                outcome = Outcome::Failure;
+            }
+        }
+        if self.cancelled.is_some() {
+            outcome = Outcome::Cancellation;
+        }
+        let summary = ["succeeded", "failed", "skipped", "aborted"]
+            .iter()
+            .filter_map(|l| counts.get(l).map(|n| format!("{n} {l}")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let message = (outcome != Outcome::Success).then(|| format!("steps: {summary}"));
+        let mut end_attributes = Attributes::default();
+        end_attributes.put(sc::DAG_STATUS, status_label(outcome));
+        if !self.quiet {
+            report(format!(
+                "run {} of {} {}: {summary}",
+                self.run_id,
+                self.workflow.name,
+                status_label(outcome)
+            ));
+        }
+        let end = self.clock.now();
+        let delivered = self.live.end(end, outcome, message, end_attributes);
+        if !delivered {
+            report("some spans were not delivered; the records file keeps them all (retrace records FILE re-sends)");
+        }
+        match (self.cancelled, outcome) {
+            (Some(sig), _) => 128 + sig,
+            (None, Outcome::Success) => 0,
+            _ => 1,
+        }
+    }
+}
+
+/// Dagu's status labels (`step.status`, `dag.status`).
+fn status_label(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Success => "succeeded",
+        Outcome::Skip => "skipped",
+        Outcome::Cancellation => "aborted",
+        _ => "failed",
+    }
+}

@@ -1,0 +1,136 @@
+//! A run as it happens: its records appended to the records file one line at a time (flushed,
+//! so a crash keeps every finished step), and its spans sent as soon as they are final. Spans
+//! are built by the same `trace::build` from the same `Run` that `retrace records` later reads
+//! back from the file, which is what makes the live spans and the converted ones identical.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::convert::{report, Delivery};
+use crate::record::{Attributes, Nanos, Outcome, Run, Step};
+use crate::source::records;
+use crate::trace::build::{self, BuiltRun, Identity};
+use crate::trace::context::TraceParent;
+
+pub struct LiveRun<'a> {
+    run: Run,
+    identity: Identity,
+    namespace: String,
+    records: Option<(PathBuf, File)>,
+    delivery: Delivery<'a>,
+}
+
+impl<'a> LiveRun<'a> {
+    /// Starts a run (`run` holds its header: ids, names, start, parent, attributes; no steps),
+    /// writing its header line to `records` when given.
+    pub fn start(
+        run: Run,
+        parent: Option<&TraceParent>,
+        namespace: &str,
+        records: Option<&Path>,
+        delivery: Delivery<'a>,
+    ) -> Result<LiveRun<'a>, String> {
+        let identity = Identity::of(&run, parent, namespace);
+        let records = match records {
+            None => None,
+            Some(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+                }
+                let file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| format!("{}: cannot open for writing: {e}", path.display()))?;
+                Some((path.to_owned(), file))
+            }
+        };
+        let mut live = LiveRun {
+            run,
+            identity,
+            namespace: namespace.to_owned(),
+            records,
+            delivery,
+        };
+        live.append(&records::header_line(&live.run));
+        Ok(live)
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Records finished steps and sends their spans.
+    pub fn finish_steps(&mut self, steps: Vec<Step>) {
+        let first = self.run.steps.len();
+        for step in steps {
+            self.append(&records::step_line(&self.run.run_id, &step));
+            self.run.steps.push(step);
+        }
+        let new: Vec<usize> = (first + 1..=self.run.steps.len()).collect();
+        self.send(&new, false);
+    }
+
+    /// Sends another run through the same delivery (the dbt wrapper's dbt run).
+    pub fn send_run(&mut self, run: &BuiltRun) {
+        self.delivery.send_part(run, true);
+    }
+
+    /// Ends the run: the closing record, the root span, and the delivery's final flush.
+    /// Returns whether every span was delivered.
+    pub fn end(
+        mut self,
+        end: Nanos,
+        outcome: Outcome,
+        message: Option<String>,
+        end_attributes: Attributes,
+    ) -> bool {
+        self.run.end = Some(end);
+        self.run.outcome = outcome;
+        self.run.message = message;
+        self.run
+            .attributes
+            .0
+            .extend(end_attributes.0.iter().cloned());
+        self.append(&records::end_line(&self.run, &end_attributes));
+        self.send(&[0], true);
+        self.delivery.finish()
+    }
+
+    /// Builds the whole run as it stands and sends the spans at `indices` (0 = the root).
+    fn send(&mut self, indices: &[usize], last: bool) {
+        match build::build(&self.run, None, &build::scope(), &self.namespace) {
+            Ok(built) => {
+                let mut spans: Vec<Option<_>> = built.spans.into_iter().map(Some).collect();
+                let part = BuiltRun {
+                    system: built.system,
+                    run_id: built.run_id,
+                    spans: indices.iter().filter_map(|&i| spans[i].take()).collect(),
+                    traceparent: built.traceparent,
+                };
+                self.delivery.send_part(&part, last);
+            }
+            Err(e) => report(format!("run {}: {e}", self.run.run_id)),
+        }
+    }
+
+    /// Appends one line and flushes it; a failing records file is reported once and then
+    /// left alone (the run itself must go on).
+    fn append(&mut self, line: &str) {
+        let Some((path, file)) = &mut self.records else {
+            return;
+        };
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        if let Err(e) = file.write_all(&bytes).and_then(|()| file.flush()) {
+            report(format!(
+                "{}: cannot write records: {e}; no further records are written",
+                path.display()
+            ));
+            self.records = None;
+        }
+    }
+}

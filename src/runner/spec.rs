@@ -1,0 +1,1032 @@
+//! Workflow spec for `retrace run`: parses the Dagu-compatible YAML subset and
+//! validates it completely before anything runs, so a typo fails up front with
+//! `file:line:column` instead of halfway through a pipeline.
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::sink::config::FileDefaults;
+
+/// A parsed and validated workflow.
+#[derive(Debug, Clone)]
+pub struct Workflow {
+    pub name: String,
+    /// Resolved against the workflow file's directory (Dagu's rule), made absolute.
+    pub working_dir: PathBuf,
+    /// Raw values in file order; `$VAR` expansion happens at run time.
+    pub env: Vec<(String, String)>,
+    /// Dagu's `otel:` block, values as written (the runner expands `${VAR}`).
+    pub otel: Option<FileDefaults>,
+    /// File order.
+    pub steps: Vec<StepSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StepSpec {
+    pub name: String,
+    /// Run by `sh -c`; a list form is joined with spaces.
+    pub command: String,
+    /// Indices into `Workflow::steps`, deduplicated and ascending; includes the
+    /// implicit dependency on the previous step for `type: chain`.
+    pub depends: Vec<usize>,
+    /// `Workflow::working_dir` joined with the step's `dir`.
+    pub dir: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub retry_limit: u32,
+    pub retry_interval: Duration,
+    pub continue_on_failure: bool,
+    /// `None` when `timeoutSec` is absent or 0.
+    pub timeout: Option<Duration>,
+}
+
+/// Every message is one line that starts with the workflow file's path.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("{}: file not found", .path.display())]
+    NotFound { path: PathBuf },
+    #[error("{}: cannot read: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not valid UTF-8 (byte {offset})", .path.display())]
+    NotUtf8 { path: PathBuf, offset: usize },
+    #[error("{}:{line}:{column}: not valid YAML: {message}", .path.display())]
+    Yaml {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A key, type or value the spec does not accept, at a known position.
+    #[error("{}:{line}:{column}: {message}", .path.display())]
+    Schema {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A problem found after parsing (names, dependencies, empty values).
+    #[error("{}: {message}", .path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// Reads and parses the workflow file at `path`.
+pub fn load(path: &Path) -> Result<Workflow, SpecError> {
+    let bytes = std::fs::read(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => SpecError::NotFound { path: path.into() },
+        _ => SpecError::Read {
+            path: path.into(),
+            source,
+        },
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| SpecError::NotUtf8 {
+        path: path.into(),
+        offset: e.utf8_error().valid_up_to(),
+    })?;
+    parse(&text, path)
+}
+
+/// Parses workflow YAML; `path` names the file in messages and anchors relative dirs.
+pub fn parse(text: &str, path: &Path) -> Result<Workflow, SpecError> {
+    // A generic parse first: it separates "not YAML" from "YAML we don't accept",
+    // and gives step names for messages when the typed pass fails.
+    let doc: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| {
+        let (line, column, message) = describe(&e, None);
+        SpecError::Yaml {
+            path: path.into(),
+            line,
+            column,
+            message,
+        }
+    })?;
+    let invalid = |message: String| SpecError::Invalid {
+        path: path.into(),
+        message,
+    };
+    let found = match &doc {
+        yaml_serde::Value::Mapping(_) => None,
+        yaml_serde::Value::Null => Some("nothing"),
+        yaml_serde::Value::Sequence(_) => Some("a list"),
+        yaml_serde::Value::Tagged(_) => Some("a tagged value"),
+        _ => Some("a single value"),
+    };
+    if let Some(found) = found {
+        return Err(invalid(format!(
+            "top level must be a mapping of workflow keys, found {found}"
+        )));
+    }
+    let raw: RawWorkflow = yaml_serde::from_str(text).map_err(|e| {
+        let (line, column, message) = describe(&e, Some(&doc));
+        SpecError::Schema {
+            path: path.into(),
+            line,
+            column,
+            message,
+        }
+    })?;
+    build(raw, path).map_err(invalid)
+}
+
+/// Expands `${NAME}` and `$NAME` in `value` with `lookup`; unknown names expand to "" (as sh does); `$$` → `$`.
+///
+/// A `$` not followed by a name (or an unterminated `${`) is kept verbatim, so
+/// text like `$1` or a trailing `$` survives untouched.
+pub fn expand(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(braced) = after.strip_prefix('{') {
+            match braced.find('}') {
+                Some(end) if end > 0 => {
+                    out.push_str(&lookup(&braced[..end]).unwrap_or_default());
+                    rest = &braced[end + 1..];
+                }
+                _ => {
+                    out.push_str("${");
+                    rest = braced;
+                }
+            }
+        } else {
+            let len = name_len(after);
+            if len > 0 {
+                out.push_str(&lookup(&after[..len]).unwrap_or_default());
+            } else {
+                out.push('$');
+            }
+            rest = &after[len..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Length of the shell variable name (`[A-Za-z_][A-Za-z0-9_]*`) at the start of `s`.
+fn name_len(s: &str) -> usize {
+    let mut chars = s.char_indices();
+    match chars.next() {
+        Some((_, c)) if c.is_ascii_alphabetic() || c == '_' => {}
+        _ => return 0,
+    }
+    chars
+        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map_or(s.len(), |(i, _)| i)
+}
+
+fn build(raw: RawWorkflow, path: &Path) -> Result<Workflow, String> {
+    let raw_steps = raw.steps.unwrap_or_default();
+    if raw_steps.is_empty() {
+        return Err("no steps: \"steps\" must list at least one step".into());
+    }
+
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (i, step) in raw_steps.iter().enumerate() {
+        let name = step.name.0.as_str();
+        if name.trim().is_empty() {
+            return Err(format!("steps[{i}]: name is empty"));
+        }
+        if step.command.0.trim().is_empty() {
+            return Err(format!("{}: command is empty", label(i, name)));
+        }
+        if let Some(first) = index.insert(name, i) {
+            return Err(format!(
+                "{}: duplicate step name, already used by steps[{first}]",
+                label(i, name)
+            ));
+        }
+    }
+
+    let chain = matches!(raw.kind, Some(Kind::Chain));
+    let mut depends = Vec::with_capacity(raw_steps.len());
+    for (i, step) in raw_steps.iter().enumerate() {
+        let mut deps: Vec<usize> = Vec::new();
+        if chain && i > 0 {
+            deps.push(i - 1);
+        }
+        for dep in step.depends.iter().flat_map(|d| &d.0) {
+            match index.get(dep.as_str()) {
+                Some(&j) if j == i => {
+                    return Err(format!("{}: depends on itself", label(i, &step.name.0)));
+                }
+                Some(&j) => deps.push(j),
+                None => {
+                    return Err(format!(
+                        "{}: depends on \"{dep}\", which is not a step",
+                        label(i, &step.name.0)
+                    ));
+                }
+            }
+        }
+        deps.sort_unstable();
+        deps.dedup();
+        depends.push(deps);
+    }
+    if let Some(cycle) = find_cycle(&depends) {
+        let names: Vec<&str> = cycle
+            .iter()
+            .map(|&i| raw_steps[i].name.0.as_str())
+            .collect();
+        return Err(format!("dependency cycle: {}", names.join(" -> ")));
+    }
+
+    // Dagu resolves a relative workingDir against the file's own directory, so a
+    // workflow behaves the same wherever `retrace run` is started from.
+    let file_dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let file_dir = std::path::absolute(file_dir).unwrap_or_else(|_| file_dir.to_path_buf());
+    let working_dir = match &raw.working_dir {
+        Some(dir) if !dir.is_empty() => file_dir.join(dir),
+        _ => file_dir,
+    };
+
+    let steps = raw_steps
+        .into_iter()
+        .zip(depends)
+        .map(|(step, depends)| {
+            let retry = step.retry_policy.unwrap_or_default();
+            StepSpec {
+                name: step.name.0,
+                command: step.command.0,
+                depends,
+                dir: match &step.dir {
+                    Some(dir) if !dir.is_empty() => working_dir.join(dir),
+                    _ => working_dir.clone(),
+                },
+                env: step.env.map(|e| e.0).unwrap_or_default(),
+                retry_limit: retry.limit.unwrap_or(0),
+                retry_interval: Duration::from_secs(retry.interval_sec.unwrap_or(0)),
+                continue_on_failure: step.continue_on.and_then(|c| c.failure).unwrap_or(false),
+                timeout: step.timeout_sec.filter(|&s| s > 0).map(Duration::from_secs),
+            }
+        })
+        .collect();
+
+    Ok(Workflow {
+        name: raw.name.map(|n| n.0).unwrap_or_else(|| {
+            path.file_stem()
+                .map_or_else(|| "workflow".into(), |s| s.to_string_lossy().into_owned())
+        }),
+        working_dir,
+        env: raw.env.map(|e| e.0).unwrap_or_default(),
+        otel: raw.otel.map(|o| FileDefaults {
+            origin: format!("{} otel", path.display()),
+            enabled: o.enabled,
+            endpoint: o.endpoint,
+            headers: o.headers.map(|m| m.0).unwrap_or_default(),
+            insecure: o.insecure,
+            timeout: o.timeout,
+            resource: o.resource.map(|m| m.0).unwrap_or_default(),
+        }),
+        steps,
+    })
+}
+
+fn label(i: usize, name: &str) -> String {
+    if name.is_empty() {
+        format!("steps[{i}]")
+    } else {
+        format!("steps[{i}] ({name})")
+    }
+}
+
+/// First dependency cycle found, in "depends on" order, starting and ending at
+/// its earliest step in file order (e.g. `[a, b, c, a]`).
+fn find_cycle(depends: &[Vec<usize>]) -> Option<Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    let mut mark = vec![Mark::New; depends.len()];
+    for root in 0..depends.len() {
+        if mark[root] != Mark::New {
+            continue;
+        }
+        // Iterative DFS: (node, next edge to follow); `stack` is the open path.
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        mark[root] = Mark::Open;
+        while let Some(top) = stack.last_mut() {
+            let node = top.0;
+            let Some(&next) = depends[node].get(top.1) else {
+                mark[node] = Mark::Done;
+                stack.pop();
+                continue;
+            };
+            top.1 += 1;
+            match mark[next] {
+                Mark::New => {
+                    mark[next] = Mark::Open;
+                    stack.push((next, 0));
+                }
+                Mark::Open => {
+                    let from = stack.iter().position(|&(n, _)| n == next)?;
+                    let mut cycle: Vec<usize> = stack[from..].iter().map(|&(n, _)| n).collect();
+                    let start = (0..cycle.len()).min_by_key(|&k| cycle[k])?;
+                    cycle.rotate_left(start);
+                    cycle.push(cycle[0]);
+                    return Some(cycle);
+                }
+                Mark::Done => {}
+            }
+        }
+    }
+    None
+}
+
+/// Turns a yaml_serde error into (line, column, one-line message), rewriting
+/// serde's wording and its `steps[2].retryPolicy` path into the spec's terms.
+fn describe(err: &yaml_serde::Error, doc: Option<&yaml_serde::Value>) -> (usize, usize, String) {
+    let (line, column) = err.location().map_or((1, 1), |l| (l.line(), l.column()));
+    let text = err.to_string();
+    let text = text.replacen(&format!(" at line {line} column {column}"), "", 1);
+    let (at, message) = split_path(&text);
+    let message = reword(message);
+    let at = match at {
+        None => return (line, column, message),
+        Some(at) => at,
+    };
+    let at = name_steps(at, doc);
+    (line, column, format!("{at}: {message}"))
+}
+
+/// Starts of the messages serde and our visitors produce; whatever precedes one
+/// (plus ": ") is yaml_serde's path to the failing value.
+const MESSAGE_STARTS: &[&str] = &[
+    "unknown field `",
+    "missing field `",
+    "duplicate field `",
+    "duplicate entry",
+    "unknown variant `",
+    "invalid type: ",
+    "invalid value: ",
+    "invalid length ",
+    "entry ",
+];
+
+fn split_path(text: &str) -> (Option<&str>, &str) {
+    let starts = |s: &str| MESSAGE_STARTS.iter().any(|m| s.starts_with(m));
+    if starts(text) {
+        return (Some("top level"), text);
+    }
+    let mut from = 0;
+    while let Some(i) = text[from..].find(": ") {
+        let i = from + i;
+        if starts(&text[i + 2..]) {
+            return (Some(&text[..i]), &text[i + 2..]);
+        }
+        from = i + 2;
+    }
+    (None, text)
+}
+
+fn reword(message: &str) -> String {
+    let quoted: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let key = rest.split('`').next().unwrap_or_default();
+        // Dagu users coming from snake_case or other casing get pointed at the real key.
+        let norm = |s: &str| s.replace(['_', '-'], "").to_ascii_lowercase();
+        let hint = quoted[1..]
+            .iter()
+            .find(|k| norm(k) == norm(key))
+            .map(|k| format!(" (did you mean \"{k}\"?)"))
+            .unwrap_or_default();
+        return format!("unknown key \"{key}\"{hint}");
+    }
+    let message = message
+        .replacen("missing field", "missing key", 1)
+        .replacen("duplicate field", "duplicate key", 1)
+        .replacen("duplicate entry with key", "duplicate key", 1)
+        .replacen("unknown variant", "unknown value", 1);
+    message.replace('`', "\"")
+}
+
+/// `steps[2].retryPolicy` → `steps[2] (load).retryPolicy`, taking the name from `doc`.
+fn name_steps(at: &str, doc: Option<&yaml_serde::Value>) -> String {
+    let Some(rest) = at.strip_prefix("steps[") else {
+        return at.to_string();
+    };
+    let Some((num, tail)) = rest.split_once(']') else {
+        return at.to_string();
+    };
+    let name = num.parse::<usize>().ok().and_then(|i| {
+        doc?.get("steps")?
+            .get(i)?
+            .get("name")
+            .and_then(|n| match n {
+                yaml_serde::Value::String(s) => Some(s.clone()),
+                yaml_serde::Value::Number(n) => Some(n.to_string()),
+                yaml_serde::Value::Bool(b) => Some(b.to_string()),
+                _ => None,
+            })
+    });
+    match name {
+        Some(name) if !name.is_empty() => format!("steps[{num}] ({name}){tail}"),
+        _ => at.to_string(),
+    }
+}
+
+// ---- raw YAML shapes ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawWorkflow {
+    name: Option<Scalar>,
+    /// Accepted (Dagu documents it) and not used.
+    #[serde(rename = "description")]
+    _description: Option<yaml_serde::Value>,
+    #[serde(rename = "type")]
+    kind: Option<Kind>,
+    working_dir: Option<String>,
+    env: Option<EnvList>,
+    otel: Option<RawOtel>,
+    steps: Option<Vec<RawStep>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Kind {
+    Graph,
+    Chain,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOtel {
+    enabled: Option<bool>,
+    endpoint: Option<String>,
+    headers: Option<ScalarMap>,
+    insecure: Option<bool>,
+    timeout: Option<String>,
+    resource: Option<ScalarMap>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawStep {
+    name: Scalar,
+    #[serde(rename = "description")]
+    _description: Option<yaml_serde::Value>,
+    command: Command,
+    depends: Option<Names>,
+    dir: Option<String>,
+    env: Option<EnvList>,
+    retry_policy: Option<RawRetry>,
+    continue_on: Option<RawContinueOn>,
+    timeout_sec: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawRetry {
+    limit: Option<u32>,
+    interval_sec: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContinueOn {
+    failure: Option<bool>,
+    // Accepted because Dagu files use it; the runner has no skip-propagation to tune.
+    #[allow(dead_code)]
+    skipped: Option<bool>,
+}
+
+/// A scalar (string, number, bool; null as "") kept as text, as Dagu does.
+struct Scalar(String);
+
+struct ScalarVisitor;
+
+impl Visitor<'_> for ScalarVisitor {
+    type Value = Scalar;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string, number or bool")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar(v.to_string()))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar(v.to_string()))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+        Ok(Scalar(v.to_string()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+        Ok(Scalar(v.to_string()))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+        Ok(Scalar(v.to_string()))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar(String::new()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// `KEY: value` pairs in file order.
+struct ScalarMap(Vec<(String, String)>);
+
+fn read_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Vec<(String, String)>, A::Error> {
+    let mut out = Vec::new();
+    while let Some((k, v)) = map.next_entry::<Scalar, Scalar>()? {
+        out.push((k.0, v.0));
+    }
+    Ok(out)
+}
+
+impl<'de> Deserialize<'de> for ScalarMap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ScalarMap;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping of names to values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ScalarMap, A::Error> {
+                read_map(map).map(ScalarMap)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<ScalarMap, E> {
+                Ok(ScalarMap(Vec::new()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `env:` as a map, or a list of `KEY=value` strings and `KEY: value` maps.
+struct EnvList(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for EnvList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EnvList;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping or a list of KEY=value entries")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<EnvList, A::Error> {
+                read_map(map).map(EnvList)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<EnvList, A::Error> {
+                let mut out = Vec::new();
+                while let Some(EnvItem(pairs)) = seq.next_element()? {
+                    out.extend(pairs);
+                }
+                Ok(EnvList(out))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<EnvList, E> {
+                Ok(EnvList(Vec::new()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+struct EnvItem(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for EnvItem {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EnvItem;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a KEY=value string or a KEY: value mapping")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<EnvItem, E> {
+                match v.split_once('=') {
+                    Some((k, _)) if k.trim().is_empty() => Err(E::custom(format!(
+                        "entry \"{v}\" has an empty name (expected KEY=value)"
+                    ))),
+                    Some((k, val)) => Ok(EnvItem(vec![(k.to_string(), val.to_string())])),
+                    None => Err(E::custom(format!(
+                        "entry \"{v}\" has no \"=\" (expected KEY=value)"
+                    ))),
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<EnvItem, A::Error> {
+                read_map(map).map(EnvItem)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `command:` as a string, or a list of words joined with spaces (Dagu allows both).
+struct Command(String);
+
+impl<'de> Deserialize<'de> for Command {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Command;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a command string or a list of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Command, E> {
+                Ok(Command(v.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Command, A::Error> {
+                let mut words = Vec::new();
+                while let Some(Scalar(word)) = seq.next_element()? {
+                    words.push(word);
+                }
+                Ok(Command(words.join(" ")))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Command, E> {
+                Ok(Command(String::new()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `depends:` as one step name or a list of them.
+struct Names(Vec<String>);
+
+impl<'de> Deserialize<'de> for Names {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Names;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a step name or a list of step names")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Names, E> {
+                Ok(Names(vec![v.to_string()]))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Names, E> {
+                Ok(Names(vec![v.to_string()]))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Names, E> {
+                Ok(Names(vec![v.to_string()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Names, A::Error> {
+                let mut names = Vec::new();
+                while let Some(Scalar(name)) = seq.next_element()? {
+                    names.push(name);
+                }
+                Ok(Names(names))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Names, E> {
+                Ok(Names(Vec::new()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_at(text: &str) -> Result<Workflow, SpecError> {
+        parse(text, Path::new("/flows/etl.yaml"))
+    }
+
+    fn err(text: &str) -> String {
+        parse_at(text).unwrap_err().to_string()
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    const FULL: &str = r#"
+name: nightly
+description: Nightly load
+type: graph
+workingDir: work
+env:
+  - DATA_DIR=/data
+  - RETRIES: 3
+  - DEBUG: true
+  - URL=http://x/?a=b
+otel:
+  enabled: true
+  endpoint: http://collector:4318
+  headers:
+    Authorization: Bearer abc
+  insecure: false
+  timeout: 10s
+  resource:
+    service.name: etl
+    replicas: 2
+steps:
+  - name: extract
+    description: pull data
+    command: python extract.py --date "$RUN_DATE"
+    dir: jobs
+    env:
+      RUN_DATE: "2024-01-01"
+      LIMIT: 100
+    retryPolicy:
+      limit: 2
+      intervalSec: 5
+    timeoutSec: 60
+  - name: transform
+    command: [dbt, run, --threads, 4]
+    depends: extract
+    dir: /opt/dbt
+    continueOn:
+      failure: true
+      skipped: true
+  - name: load
+    command: ./load.sh
+    depends:
+      - transform
+      - extract
+      - transform
+    timeoutSec: 0
+"#;
+
+    #[test]
+    fn full_example() {
+        let wf = parse_at(FULL).unwrap();
+        assert_eq!(wf.name, "nightly");
+        assert_eq!(wf.working_dir, PathBuf::from("/flows/work"));
+        assert_eq!(
+            wf.env,
+            pairs(&[
+                ("DATA_DIR", "/data"),
+                ("RETRIES", "3"),
+                ("DEBUG", "true"),
+                ("URL", "http://x/?a=b"),
+            ])
+        );
+        let otel = wf.otel.unwrap();
+        assert_eq!(otel.enabled, Some(true));
+        assert_eq!(otel.endpoint.as_deref(), Some("http://collector:4318"));
+        assert_eq!(otel.headers, pairs(&[("Authorization", "Bearer abc")]));
+        assert_eq!(otel.insecure, Some(false));
+        assert_eq!(otel.timeout.as_deref(), Some("10s"));
+        assert_eq!(
+            otel.resource,
+            pairs(&[("service.name", "etl"), ("replicas", "2")])
+        );
+
+        let names: Vec<&str> = wf.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["extract", "transform", "load"]);
+        let [extract, transform, load] = &wf.steps[..] else {
+            panic!("three steps")
+        };
+        assert_eq!(extract.command, r#"python extract.py --date "$RUN_DATE""#);
+        assert_eq!(extract.depends, Vec::<usize>::new());
+        assert_eq!(extract.dir, PathBuf::from("/flows/work/jobs"));
+        assert_eq!(
+            extract.env,
+            pairs(&[("RUN_DATE", "2024-01-01"), ("LIMIT", "100")])
+        );
+        assert_eq!(extract.retry_limit, 2);
+        assert_eq!(extract.retry_interval, Duration::from_secs(5));
+        assert!(!extract.continue_on_failure);
+        assert_eq!(extract.timeout, Some(Duration::from_secs(60)));
+
+        assert_eq!(transform.command, "dbt run --threads 4");
+        assert_eq!(transform.depends, [0]);
+        assert_eq!(transform.dir, PathBuf::from("/opt/dbt"));
+        assert!(transform.env.is_empty());
+        assert_eq!(transform.retry_limit, 0);
+        assert_eq!(transform.retry_interval, Duration::ZERO);
+        assert!(transform.continue_on_failure);
+        assert_eq!(transform.timeout, None);
+
+        assert_eq!(load.depends, [0, 1]);
+        assert_eq!(load.dir, PathBuf::from("/flows/work"));
+        assert_eq!(load.timeout, None);
+    }
+
+    #[test]
+    fn defaults_come_from_the_file() {
+        let wf = parse(
+            "steps:\n  - name: hi\n    command: echo hi\n",
+            Path::new("/srv/flows/hello.yaml"),
+        )
+        .unwrap();
+        assert_eq!(wf.name, "hello");
+        assert_eq!(wf.working_dir, PathBuf::from("/srv/flows"));
+        assert!(wf.env.is_empty());
+        assert!(wf.otel.is_none());
+        assert_eq!(wf.steps[0].dir, PathBuf::from("/srv/flows"));
+        assert!(wf.steps[0].depends.is_empty());
+    }
+
+    #[test]
+    fn absolute_working_dir_and_env_map() {
+        let wf = parse_at(
+            "workingDir: /tmp/run\nenv:\n  B: 2\n  A: x=y\nsteps:\n  - name: s\n    command: \"true\"\n    dir: sub\n",
+        )
+        .unwrap();
+        assert_eq!(wf.working_dir, PathBuf::from("/tmp/run"));
+        assert_eq!(wf.env, pairs(&[("B", "2"), ("A", "x=y")]));
+        assert_eq!(wf.steps[0].dir, PathBuf::from("/tmp/run/sub"));
+    }
+
+    #[test]
+    fn chain_adds_the_previous_step() {
+        let wf = parse_at(
+            "type: chain\nsteps:\n  - name: a\n    command: x\n  - name: b\n    command: x\n  - name: c\n    command: x\n    depends: a\n",
+        )
+        .unwrap();
+        let deps: Vec<Vec<usize>> = wf.steps.iter().map(|s| s.depends.clone()).collect();
+        assert_eq!(deps, [vec![], vec![0], vec![0, 1]]);
+    }
+
+    #[test]
+    fn unknown_key_at_top_level() {
+        assert_eq!(
+            err("stepz: []\n"),
+            "/flows/etl.yaml:1:1: top level: unknown key \"stepz\""
+        );
+        assert_eq!(
+            err("steps: []\nworking_dir: x\n"),
+            "/flows/etl.yaml:2:1: top level: unknown key \"working_dir\" (did you mean \"workingDir\"?)"
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_step() {
+        assert_eq!(
+            err("steps:\n  - name: a\n    command: x\n  - name: load\n    command: y\n    retry_policy:\n      limit: 1\n"),
+            "/flows/etl.yaml:6:5: steps[1] (load): unknown key \"retry_policy\" (did you mean \"retryPolicy\"?)"
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_retry_policy() {
+        assert_eq!(
+            err("steps:\n  - name: load\n    command: y\n    retryPolicy:\n      limt: 1\n"),
+            "/flows/etl.yaml:5:7: steps[0] (load).retryPolicy: unknown key \"limt\""
+        );
+    }
+
+    #[test]
+    fn wrong_types_and_values() {
+        assert_eq!(
+            err("steps:\n  - name: load\n    command: y\n    retryPolicy:\n      limit: often\n"),
+            "/flows/etl.yaml:5:14: steps[0] (load).retryPolicy.limit: invalid type: string \"often\", expected u32"
+        );
+        assert_eq!(
+            err("type: dag\nsteps:\n  - name: a\n    command: x\n"),
+            "/flows/etl.yaml:1:7: type: unknown value \"dag\", expected \"graph\" or \"chain\""
+        );
+        assert_eq!(
+            err("steps:\n  - name: a\n"),
+            "/flows/etl.yaml:2:5: steps[0] (a): missing key \"command\""
+        );
+    }
+
+    #[test]
+    fn duplicate_name() {
+        assert_eq!(
+            err("steps:\n  - name: a\n    command: x\n  - name: b\n    command: x\n  - name: a\n    command: x\n"),
+            "/flows/etl.yaml: steps[2] (a): duplicate step name, already used by steps[0]"
+        );
+    }
+
+    #[test]
+    fn missing_dependency() {
+        assert_eq!(
+            err("steps:\n  - name: extract\n    command: x\n  - name: load\n    command: x\n    depends: [extrct]\n"),
+            "/flows/etl.yaml: steps[1] (load): depends on \"extrct\", which is not a step"
+        );
+    }
+
+    #[test]
+    fn self_dependency() {
+        assert_eq!(
+            err("steps:\n  - name: a\n    command: x\n  - name: b\n    command: x\n    depends: b\n"),
+            "/flows/etl.yaml: steps[1] (b): depends on itself"
+        );
+    }
+
+    #[test]
+    fn three_step_cycle() {
+        assert_eq!(
+            err("steps:\n  - name: a\n    command: x\n    depends: b\n  - name: b\n    command: x\n    depends: c\n  - name: c\n    command: x\n    depends: a\n"),
+            "/flows/etl.yaml: dependency cycle: a -> b -> c -> a"
+        );
+        // Found from a later root, still reported from its earliest step.
+        assert_eq!(
+            err("steps:\n  - name: z\n    command: x\n  - name: c\n    command: x\n    depends: [z, a]\n  - name: a\n    command: x\n    depends: c\n"),
+            "/flows/etl.yaml: dependency cycle: c -> a -> c"
+        );
+    }
+
+    #[test]
+    fn chain_with_forward_dependency_is_a_cycle() {
+        assert_eq!(
+            err("type: chain\nsteps:\n  - name: a\n    command: x\n    depends: b\n  - name: b\n    command: x\n"),
+            "/flows/etl.yaml: dependency cycle: a -> b -> a"
+        );
+    }
+
+    #[test]
+    fn empty_steps() {
+        let want = "/flows/etl.yaml: no steps: \"steps\" must list at least one step";
+        assert_eq!(err("steps: []\n"), want);
+        assert_eq!(err("name: x\n"), want);
+    }
+
+    #[test]
+    fn empty_name_and_command() {
+        assert_eq!(
+            err("steps:\n  - name: \"\"\n    command: x\n"),
+            "/flows/etl.yaml: steps[0]: name is empty"
+        );
+        assert_eq!(
+            err("steps:\n  - name: a\n    command: []\n"),
+            "/flows/etl.yaml: steps[0] (a): command is empty"
+        );
+    }
+
+    #[test]
+    fn env_entry_without_equals() {
+        assert_eq!(
+            err("env:\n  - A=1\n  - DEBUG\nsteps:\n  - name: a\n    command: x\n"),
+            "/flows/etl.yaml:3:5: env[1]: entry \"DEBUG\" has no \"=\" (expected KEY=value)"
+        );
+        assert_eq!(
+            err("steps:\n  - name: a\n    command: x\n    env: [\"=1\"]\n"),
+            "/flows/etl.yaml:4:11: steps[0] (a).env[0]: entry \"=1\" has an empty name (expected KEY=value)"
+        );
+    }
+
+    #[test]
+    fn top_level_not_a_mapping() {
+        assert_eq!(
+            err("- name: a\n"),
+            "/flows/etl.yaml: top level must be a mapping of workflow keys, found a list"
+        );
+        assert_eq!(
+            err(""),
+            "/flows/etl.yaml: top level must be a mapping of workflow keys, found nothing"
+        );
+    }
+
+    #[test]
+    fn not_yaml() {
+        assert_eq!(
+            err("steps: [\n"),
+            "/flows/etl.yaml:2:1: not valid YAML: did not find expected node content, while parsing a flow node"
+        );
+    }
+
+    #[test]
+    fn load_reports_file_problems() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.yaml");
+        assert_eq!(
+            load(&missing).unwrap_err().to_string(),
+            format!("{}: file not found", missing.display())
+        );
+        let latin1 = dir.path().join("latin1.yaml");
+        std::fs::write(&latin1, b"name: caf\xe9\n").unwrap();
+        assert_eq!(
+            load(&latin1).unwrap_err().to_string(),
+            format!("{}: not valid UTF-8 (byte 9)", latin1.display())
+        );
+        let good = dir.path().join("ok.yaml");
+        std::fs::write(&good, "steps:\n  - name: a\n    command: x\n").unwrap();
+        let wf = load(&good).unwrap();
+        assert_eq!(wf.name, "ok");
+        assert_eq!(wf.working_dir, dir.path());
+    }
+
+    #[test]
+    fn expand_variables() {
+        let lookup = |name: &str| match name {
+            "A" => Some("1".to_string()),
+            "A_B" => Some("2".to_string()),
+            _ => None,
+        };
+        let x = |s: &str| expand(s, &lookup);
+        assert_eq!(x("${A}"), "1");
+        assert_eq!(x("pre-${A}-post"), "pre-1-post");
+        assert_eq!(x("$A_B/x"), "2/x");
+        assert_eq!(x("$A.$A_B"), "1.2");
+        assert_eq!(x("cost: $$5 $$A"), "cost: $5 $A");
+        assert_eq!(x("[$NOPE][${NOPE}]"), "[][]");
+        assert_eq!(x("${A"), "${A");
+        assert_eq!(x("a ${A b $A"), "a ${A b 1");
+        assert_eq!(x("$ $1 ${} end$"), "$ $1 ${} end$");
+        assert_eq!(x("é$A€"), "é1€");
+    }
+}
