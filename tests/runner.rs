@@ -1,0 +1,426 @@
+//! `retrace run`: the built-in runner, through the real binary to an in-process OTLP receiver.
+//! The central check: the spans sent live equal, field for field, the spans `retrace records`
+//! later builds from the records file the run left.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::cli::{retrace, stderr};
+use common::receiver::{Proto, ReceivedSpan, Receiver};
+
+const WAIT: Duration = Duration::from_secs(10);
+const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// Parallel steps, a dependency, a retried step, a failure with a skipped dependent, a
+/// failure allowed by continueOn, and the environment each step gets.
+const FLOW: &str = r#"
+name: nightly
+env:
+  - GREETING=hello
+  - WHO=${GREETING}-world
+steps:
+  - name: extract
+    command: |
+      printf '%s %s %s %s\n' "$TRACEPARENT" "$RETRACE_RUN_ID" "$RETRACE_STEP" "$WHO" > extract.env
+      echo extracted; echo warned >&2
+  - name: transform
+    depends: extract
+    retryPolicy: {limit: 2, intervalSec: 1}
+    command: |
+      n=$(cat transform.count 2>/dev/null || echo 0); n=$((n+1)); echo $n > transform.count
+      echo "$TRACEPARENT" > transform.$n.tp
+      [ "$n" -ge 2 ]
+  - name: flaky
+    depends: [extract]
+    command: echo broken >&2; exit 3
+  - name: load
+    depends: [transform, flaky]
+    command: touch load.ran
+  - name: lint
+    command: exit 4
+    continueOn: {failure: true}
+  - name: report
+    depends: lint
+    env:
+      - LEVEL=${GREETING}!
+    command: echo "$LEVEL" > report.out
+"#;
+
+fn run_flow(dir: &Path, flow: &str, rx: &Receiver, extra: &[&str]) -> Output {
+    let path = dir.join("flow.yaml");
+    std::fs::write(&path, flow).unwrap();
+    let out = retrace()
+        .current_dir(dir)
+        .arg("run")
+        .arg(&path)
+        .args([
+            "--endpoint",
+            &rx.endpoint(),
+            "--protocol",
+            rx.proto().flag(),
+        ])
+        .args(["--records", "run.jsonl", "--timeout", "5s"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    out
+}
+
+fn by_name(spans: &[ReceivedSpan]) -> HashMap<String, ReceivedSpan> {
+    spans
+        .iter()
+        .map(|s| (s.span.name.clone(), s.clone()))
+        .collect()
+}
+
+/// Every field of every span, resource and scope included, in a comparable form.
+fn canonical(spans: &[ReceivedSpan]) -> Vec<String> {
+    let mut out: Vec<String> = spans
+        .iter()
+        .map(|s| format!("{:?} | {} | {:?}", s.resource, s.scope_name, s.span))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn live_spans_equal_the_records_conversion() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let live = Receiver::start(Proto::Grpc);
+    let out = run_flow(
+        dir,
+        FLOW,
+        &live,
+        &["--traceparent", PARENT, "--run-id", "run-1"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // root + 6 steps + 2 attempts of transform
+    let spans = live.wait_spans(9, WAIT);
+    assert_eq!(spans.len(), 9, "{:#?}", spans);
+
+    // The same records converted later give exactly the same spans.
+    let later = Receiver::start(Proto::HttpProtobuf);
+    let converted = retrace()
+        .arg("records")
+        .arg(dir.join("run.jsonl"))
+        .args([
+            "--endpoint",
+            &later.endpoint(),
+            "--protocol",
+            "http/protobuf",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(converted.status.code(), Some(0), "{}", stderr(&converted));
+    let again = later.wait_spans(9, WAIT);
+    assert_eq!(canonical(&again), canonical(&spans));
+
+    let s = by_name(&spans);
+    let root = &s["DAG: nightly"];
+    assert_eq!(root.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(root.parent_id_hex(), "00f067aa0ba902b7");
+    assert_eq!(root.attr_str("dag.status"), Some("failed"));
+    assert_eq!(root.attr_str("dag.run_id"), Some("run-1"));
+    assert_eq!(root.attr_str("cicd.pipeline.result"), Some("failure"));
+    assert_eq!(root.resource_str("service.name"), Some("retrace"));
+    for span in &spans {
+        assert_eq!(span.trace_id_hex(), root.trace_id_hex());
+        assert!(span.span.start_time_unix_nano >= root.span.start_time_unix_nano);
+        assert!(span.span.end_time_unix_nano <= root.span.end_time_unix_nano);
+    }
+    for step in ["extract", "transform", "flaky", "load", "lint", "report"] {
+        let span = &s[&format!("Step: {step}")];
+        assert_eq!(span.parent_id_hex(), root.span_id_hex(), "{step}");
+        assert_eq!(span.attr_str("step.name"), Some(step));
+    }
+
+    // Each process ran inside its own span.
+    let extract = &s["Step: extract"];
+    let env = std::fs::read_to_string(dir.join("extract.env")).unwrap();
+    assert_eq!(
+        env.trim(),
+        format!(
+            "00-{}-{}-01 run-1 extract hello-world",
+            root.trace_id_hex(),
+            extract.span_id_hex()
+        )
+    );
+    assert_eq!(extract.span.status.as_ref().unwrap().code, 1);
+    assert_eq!(extract.attr_i64("step.exit_code"), Some(0));
+    let log = extract.attr_str("log.file.path").unwrap();
+    let log = std::fs::read_to_string(dir.join(log)).unwrap();
+    assert!(
+        log.contains("extracted\n") && log.contains("warned\n"),
+        "{log}"
+    );
+    let console = String::from_utf8_lossy(&out.stdout);
+    assert!(console.contains("extract | extracted"), "{console}");
+    assert!(stderr(&out).contains("flaky | broken"));
+
+    // One span per attempt under the step; the retry waited its interval.
+    let transform = &s["Step: transform"];
+    let first = &s["Step: transform (attempt 1)"];
+    let second = &s["Step: transform (attempt 2)"];
+    assert_eq!(transform.attr_str("step.status"), Some("succeeded"));
+    assert_eq!(transform.attr_i64("retrace.step.attempts"), Some(2));
+    for (n, attempt) in [(1, first), (2, second)] {
+        assert_eq!(attempt.parent_id_hex(), transform.span_id_hex());
+        let tp = std::fs::read_to_string(dir.join(format!("transform.{n}.tp"))).unwrap();
+        assert_eq!(
+            tp.trim(),
+            format!("00-{}-{}-01", root.trace_id_hex(), attempt.span_id_hex())
+        );
+    }
+    assert_eq!(first.span.status.as_ref().unwrap().code, 2);
+    assert_eq!(first.attr_i64("step.exit_code"), Some(1));
+    assert_eq!(second.span.status.as_ref().unwrap().code, 1);
+    assert!(second.span.start_time_unix_nano >= first.span.end_time_unix_nano + 1_000_000_000);
+    assert_eq!(
+        transform.span.start_time_unix_nano,
+        first.span.start_time_unix_nano
+    );
+    assert_eq!(
+        transform.span.end_time_unix_nano,
+        second.span.end_time_unix_nano
+    );
+    assert!(transform.span.start_time_unix_nano >= extract.span.end_time_unix_nano);
+
+    // A failure skips its dependents, unless continueOn.failure.
+    let flaky = &s["Step: flaky"];
+    let status = flaky.span.status.as_ref().unwrap();
+    assert_eq!((status.code, status.message.as_str()), (2, "exit status 3"));
+    assert_eq!(flaky.attr_i64("step.exit_code"), Some(3));
+    let load = &s["Step: load"];
+    assert_eq!(load.attr_str("step.status"), Some("skipped"));
+    assert_eq!(load.attr_str("cicd.pipeline.task.run.result"), Some("skip"));
+    assert_eq!(load.span.status.as_ref().map_or(0, |s| s.code), 0);
+    assert_eq!(load.span.links.len(), 2);
+    assert!(!dir.join("load.ran").exists());
+    assert_eq!(s["Step: lint"].attr_str("step.status"), Some("failed"));
+    assert_eq!(s["Step: report"].attr_str("step.status"), Some("succeeded"));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("report.out")).unwrap(),
+        "hello!\n"
+    );
+
+    // The records hold the exact nanoseconds that were sent.
+    let records = std::fs::read_to_string(dir.join("run.jsonl")).unwrap();
+    let line = records
+        .lines()
+        .find(|l| l.contains(r#""id":"flaky""#))
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(
+        value["start"].as_u64().unwrap(),
+        flaky.span.start_time_unix_nano
+    );
+    assert_eq!(
+        value["end"].as_u64().unwrap(),
+        flaky.span.end_time_unix_nano
+    );
+}
+
+#[test]
+fn without_a_parent_the_trace_follows_from_the_run_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let flow = "steps:\n  - name: a\n    command: 'true'\n";
+    let ids = |dir: &Path| {
+        let rx = Receiver::start(Proto::HttpJson);
+        let out = run_flow(dir, flow, &rx, &["--run-id", "fixed"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let mut spans = rx.wait_spans(2, WAIT);
+        spans.sort_by_key(|s| s.span.name.clone());
+        spans
+            .iter()
+            .map(|s| (s.trace_id_hex(), s.span_id_hex(), s.parent_id_hex()))
+            .collect::<Vec<_>>()
+    };
+    let first = ids(tmp.path());
+    let second = ids(tempfile::tempdir().unwrap().path());
+    assert_eq!(first, second);
+    assert_eq!(first[0].2, "");
+    assert_eq!(first[1].2, first[0].1);
+}
+
+#[test]
+fn an_invalid_workflow_runs_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rx = Receiver::start(Proto::Grpc);
+    let flow = "steps:\n  - name: a\n    command: touch ran\n    depends: c\n  - name: b\n    command: 'true'\n    depends: a\n  - name: c\n    command: 'true'\n    depends: b\n";
+    let out = run_flow(tmp.path(), flow, &rx, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("dependency cycle: a -> c -> b -> a"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!tmp.path().join("ran").exists());
+    assert!(!tmp.path().join("run.jsonl").exists());
+
+    let out = run_flow(
+        tmp.path(),
+        "steps:\n  - name: a\n    command: 'true'\n    retry_policy: {limit: 1}\n",
+        &rx,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown key \"retry_policy\""));
+    assert_eq!(rx.attempts(), 0);
+}
+
+#[test]
+fn a_timeout_kills_the_whole_process_group() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rx = Receiver::start(Proto::Grpc);
+    let flow = "steps:\n  - name: stuck\n    timeoutSec: 1\n    command: sleep 60 & echo $! > bg.pid; wait\n";
+    let started = Instant::now();
+    let out = run_flow(tmp.path(), flow, &rx, &["--grace", "1s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let spans = rx.wait_spans(2, WAIT);
+    let s = by_name(&spans);
+    let stuck = &s["Step: stuck"];
+    assert_eq!(
+        stuck.attr_str("cicd.pipeline.task.run.result"),
+        Some("timeout")
+    );
+    assert_eq!(
+        stuck.span.status.as_ref().unwrap().message,
+        "timed out after 1s"
+    );
+    let took = stuck.span.end_time_unix_nano - stuck.span.start_time_unix_nano;
+    assert!(took >= 1_000_000_000, "{took}");
+    // The background child of the step's shell is gone too (or a zombie, where nothing
+    // reaps orphans).
+    let pid = std::fs::read_to_string(tmp.path().join("bg.pid")).unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    let state = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .trim_start()
+        .chars()
+        .next();
+    assert!(
+        matches!(state, None | Some('Z') | Some('X')),
+        "sleep {pid} survived the timeout: {stat}"
+    );
+}
+
+/// Waits until `path` exists (a step's marker that it is running).
+fn wait_for(path: &Path) {
+    let deadline = Instant::now() + WAIT;
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_cancels_the_run_and_keeps_its_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let rx = Receiver::start(Proto::Grpc);
+    std::fs::write(
+        dir.join("flow.yaml"),
+        "steps:\n  - name: quick\n    command: 'true'\n  - name: long\n    command: touch started; sleep 60\n  - name: after\n    depends: long\n    command: 'true'\n",
+    )
+    .unwrap();
+    let child = retrace()
+        .current_dir(dir)
+        .args(["run", "flow.yaml", "--records", "run.jsonl", "--endpoint"])
+        .arg(rx.endpoint())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&dir.join("started"));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    let spans = rx.wait_spans(4, WAIT);
+    let s = by_name(&spans);
+    assert_eq!(spans.len(), 4);
+    assert_eq!(
+        s["DAG: flow"].attr_str("cicd.pipeline.result"),
+        Some("cancellation")
+    );
+    assert_eq!(s["DAG: flow"].attr_str("dag.status"), Some("aborted"));
+    assert_eq!(s["Step: quick"].attr_str("step.status"), Some("succeeded"));
+    for step in ["Step: long", "Step: after"] {
+        assert_eq!(
+            s[step].attr_str("cicd.pipeline.task.run.result"),
+            Some("cancellation"),
+            "{step}"
+        );
+    }
+    let records = std::fs::read_to_string(dir.join("run.jsonl")).unwrap();
+    assert!(records
+        .lines()
+        .last()
+        .unwrap()
+        .contains(r#""type":"run_end""#));
+}
+
+#[test]
+fn a_killed_runner_leaves_convertible_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("flow.yaml"),
+        "steps:\n  - name: first\n    command: 'true'\n  - name: second\n    depends: first\n    command: echo $$ > pid; sleep 60\n",
+    )
+    .unwrap();
+    let mut child = retrace()
+        .current_dir(dir)
+        .args([
+            "run",
+            "flow.yaml",
+            "--records",
+            "run.jsonl",
+            "--exporter",
+            "none",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&dir.join("pid"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let pid = std::fs::read_to_string(dir.join("pid")).unwrap();
+    let _ = Command::new("kill")
+        .args(["-KILL", &format!("-{}", pid.trim())])
+        .status();
+
+    let rx = Receiver::start(Proto::Grpc);
+    let out = retrace()
+        .arg("records")
+        .arg(dir.join("run.jsonl"))
+        .args(["--endpoint", &rx.endpoint()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let spans = rx.wait_spans(2, WAIT);
+    let s = by_name(&spans);
+    assert_eq!(spans.len(), 2);
+    let first = &s["Step: first"];
+    assert_eq!(first.attr_str("step.status"), Some("succeeded"));
+    // The run never ended: its span ends with the last finished step.
+    assert_eq!(
+        s["DAG: flow"].span.end_time_unix_nano,
+        first.span.end_time_unix_nano
+    );
+}
