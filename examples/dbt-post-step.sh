@@ -1,12 +1,7 @@
 #!/usr/bin/env sh
-# Run dbt, then send its run as a trace; always exit with dbt's own code.
+# Run dbt under a span and send the run it wrote as children of that span; always exit with
+# dbt's own code (export trouble is only a warning).
 #   examples/dbt-post-step.sh build --select staging
-# The caller's TRACEPARENT (if any) becomes the parent, and dbt also records it in its
-# artifacts (metadata.env.TRACEPARENT) through DBT_ENV_CUSTOM_ENV_TRACEPARENT.
-if [ -n "${TRACEPARENT:-}" ]; then
-  export DBT_ENV_CUSTOM_ENV_TRACEPARENT="$TRACEPARENT"
-fi
-dbt "$@"
-rc=$?
-retrace dbt "${DBT_TARGET_PATH:-target}" || echo "retrace: traces not delivered (exit $?)" >&2
-exit $rc
+# The caller's TRACEPARENT (if any) becomes the parent of the wrapper span; dbt records the
+# wrapper's context in its artifacts (metadata.env.TRACEPARENT).
+exec retrace dbt --run -- dbt "$@"

@@ -18,7 +18,8 @@ use crate::source::SourceOptions;
         spans with their real start and end times, parents them under the caller's W3C \
         traceparent, and delivers them over OTLP before it exits.\n\n\
         Exit codes: 0 all converted and delivered; 1 some input could not be converted \
-        (the rest was delivered); 2 usage error; 3 delivery failed."
+        (the rest was delivered); 2 usage error; 3 delivery failed. `exec`, `dbt --run` \
+        and `run` return the wrapped work's exit code instead (see their --help)."
 )]
 pub struct Cli {
     #[command(subcommand)]

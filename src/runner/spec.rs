@@ -132,7 +132,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Workflow, SpecError> {
     build(raw, path).map_err(invalid)
 }
 
-/// Expands `${NAME}` and `$NAME` in `value` with `lookup`; unknown names expand to "" (as sh does); `$$` → `$`.
+/// Expands `${NAME}`, `${NAME:-default}` and `$NAME` in `value` with `lookup`; unknown names
+/// expand to "" (as sh does); `$$` → `$`.
 ///
 /// A `$` not followed by a name (or an unterminated `${`) is kept verbatim, so
 /// text like `$1` or a trailing `$` survives untouched.
@@ -148,7 +149,15 @@ pub fn expand(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
         } else if let Some(braced) = after.strip_prefix('{') {
             match braced.find('}') {
                 Some(end) if end > 0 => {
-                    out.push_str(&lookup(&braced[..end]).unwrap_or_default());
+                    // `${NAME:-default}`: the default when NAME is unset or empty (as sh).
+                    let inner = &braced[..end];
+                    let value = match inner.split_once(":-") {
+                        Some((name, default)) => lookup(name)
+                            .filter(|v| !v.is_empty())
+                            .unwrap_or_else(|| default.to_owned()),
+                        None => lookup(inner).unwrap_or_default(),
+                    };
+                    out.push_str(&value);
                     rest = &braced[end + 1..];
                 }
                 _ => {
@@ -1028,5 +1037,6 @@ steps:
         assert_eq!(x("a ${A b $A"), "a ${A b 1");
         assert_eq!(x("$ $1 ${} end$"), "$ $1 ${} end$");
         assert_eq!(x("é$A€"), "é1€");
+        assert_eq!(x("${NOPE:-/tmp}/w ${A:-x}"), "/tmp/w 1");
     }
 }

@@ -567,6 +567,59 @@ mod tests {
     }
 
     #[test]
+    fn a_workflow_otel_block_is_below_env_and_flags() {
+        let file = FileDefaults {
+            enabled: Some(true),
+            endpoint: Some("http://wf:4317".into()),
+            headers: vec![("x-team".into(), "wf".into())],
+            insecure: None,
+            timeout: Some("3s".into()),
+            resource: vec![("service.name".into(), "from-wf".into())],
+            origin: "flow.yaml otel".into(),
+        };
+        let flags = SinkFlags {
+            file: Some(file.clone()),
+            ..Default::default()
+        };
+        let c = resolve(&flags, &env(&[])).unwrap();
+        assert_eq!(c.endpoint, "http://wf:4317");
+        assert_eq!(c.endpoint_origin, "flow.yaml otel.endpoint");
+        assert_eq!(c.timeout, Duration::from_secs(3));
+        assert_eq!(c.headers, vec![("x-team".to_owned(), "wf".to_owned())]);
+        assert_eq!(c.service_name.as_deref(), Some("from-wf"));
+
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://env:4317"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-team=env"),
+            ("OTEL_SERVICE_NAME", "from-env"),
+        ]);
+        let c = resolve(&flags, &e).unwrap();
+        assert_eq!(c.endpoint, "http://env:4317");
+        assert_eq!(c.headers, vec![("x-team".to_owned(), "env".to_owned())]);
+        assert_eq!(c.service_name.as_deref(), Some("from-env"));
+
+        let disabled = SinkFlags {
+            file: Some(FileDefaults {
+                enabled: Some(false),
+                ..file
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve(&disabled, &env(&[])).unwrap().exporter,
+            ExporterKind::None
+        );
+        let chosen = SinkFlags {
+            exporter: Some("otlp".into()),
+            ..disabled
+        };
+        assert_eq!(
+            resolve(&chosen, &env(&[])).unwrap().exporter,
+            ExporterKind::Otlp
+        );
+    }
+
+    #[test]
     fn protocol_is_inferred_from_the_endpoint() {
         let r = |e: &str| {
             resolve(
