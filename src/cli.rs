@@ -61,6 +61,12 @@ pub enum Command {
         Example:  retrace exec -- make test"
     )]
     Exec(ExecArgs),
+    /// Deliver OTLP/JSON lines files: the spool of spans that could not be delivered (then
+    /// removed once delivered), or --output files.
+    #[command(
+        long_about = "Deliver OTLP/JSON lines files over OTLP: without FILE (or with --spool),         every file in the spool directory, each removed once all its spans were delivered;         FILEs named here (e.g. --output files) are sent and kept. The requests are sent as         written, so ids are those first built: re-sending never duplicates in a backend that         dedupes by id.\n\nExit codes: 0 all delivered; 1 a line or file could not be read;         3 delivery failed (files kept)."
+    )]
+    Send(SendArgs),
 }
 
 impl Command {
@@ -75,6 +81,7 @@ impl Command {
             Command::Backfill(_) => "backfill",
             Command::Run(_) => "run",
             Command::Exec(_) => "exec",
+            Command::Send(_) => "send",
         }
     }
 }
@@ -196,6 +203,16 @@ pub struct RunArgs {
     pub export: ExportArgs,
 }
 
+/// Arguments of `retrace send`.
+#[derive(Args, Debug)]
+pub struct SendArgs {
+    /// OTLP/JSON lines files [default: the spool directory's files]
+    pub files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub export: ExportArgs,
+}
+
 /// Arguments of `retrace exec`.
 #[derive(Args, Debug)]
 pub struct ExecArgs {
@@ -270,6 +287,15 @@ pub struct ExportArgs {
     #[arg(long, short = 'o', value_name = "FILE", help_heading = "Export")]
     pub output: Option<PathBuf>,
 
+    /// Directory where spans that could not be delivered are kept, as OTLP/JSON lines, for
+    /// `retrace send` [default: $XDG_STATE_HOME/retrace/spool, else ~/.local/state/retrace/spool]
+    #[arg(long, value_name = "DIR", help_heading = "Export")]
+    pub spool: Option<PathBuf>,
+
+    /// Keep nothing that could not be delivered
+    #[arg(long, conflicts_with = "spool", help_heading = "Export")]
+    pub no_spool: bool,
+
     /// Spans per export request [default: 512]
     #[arg(long, value_name = "N", help_heading = "Export")]
     pub chunk_size: Option<usize>,
@@ -306,6 +332,8 @@ impl ExportArgs {
             resource: self.resource.clone(),
             chunk_size: self.chunk_size,
             file: None,
+            spool: self.spool.clone(),
+            no_spool: self.no_spool,
         }
     }
 }

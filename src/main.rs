@@ -4,6 +4,7 @@ mod cli;
 mod convert;
 mod record;
 mod runner;
+mod send;
 mod sink;
 mod source;
 mod trace;
@@ -45,6 +46,7 @@ fn main() {
             runner::engine::run(&args.workflow, &options, &args.export, &env)
         }
         cli::Command::Exec(args) => runner::exec::exec(&args.command, &args.export, &env),
+        cli::Command::Send(args) => send::send(&args.files, &args.export, &env),
         cli::Command::Dbt(args) if args.run => runner::exec::dbt(
             &args.command,
             runner::exec::DbtArtifacts {
@@ -104,7 +106,10 @@ fn main() {
                     };
                     convert::run(source, &args.paths, &options, &args.export, &env)
                 }
-                cli::Command::Backfill(_) | cli::Command::Run(_) | cli::Command::Exec(_) => {
+                cli::Command::Backfill(_)
+                | cli::Command::Run(_)
+                | cli::Command::Exec(_)
+                | cli::Command::Send(_) => {
                     unreachable!("handled above")
                 }
             }

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::cli::{retrace, stderr};
@@ -311,10 +311,10 @@ fn a_timeout_kills_the_whole_process_group() {
     );
 }
 
-/// Waits until `path` exists (a step's marker that it is running).
+/// Waits until `path` holds a whole line (a step's marker that it is running).
 fn wait_for(path: &Path) {
     let deadline = Instant::now() + WAIT;
-    while !path.exists() {
+    while !std::fs::read_to_string(path).is_ok_and(|t| t.ends_with('\n')) {
         assert!(
             Instant::now() < deadline,
             "{} never appeared",
@@ -331,7 +331,7 @@ fn sigterm_cancels_the_run_and_keeps_its_records() {
     let rx = Receiver::start(Proto::Grpc);
     std::fs::write(
         dir.join("flow.yaml"),
-        "steps:\n  - name: quick\n    command: 'true'\n  - name: long\n    command: touch started; sleep 60\n  - name: after\n    depends: long\n    command: 'true'\n",
+        "steps:\n  - name: quick\n    command: 'true'\n  - name: long\n    command: echo > started; sleep 60\n  - name: after\n    depends: long\n    command: 'true'\n",
     )
     .unwrap();
     let child = retrace()
@@ -343,11 +343,9 @@ fn sigterm_cancels_the_run_and_keeps_its_records() {
         .spawn()
         .unwrap();
     wait_for(&dir.join("started"));
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    // SAFETY: kill(2) on the runner the test started.
+    let killed = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(killed, 0);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
     let spans = rx.wait_spans(4, WAIT);
@@ -400,10 +398,17 @@ fn a_killed_runner_leaves_convertible_records() {
     wait_for(&dir.join("pid"));
     child.kill().unwrap();
     child.wait().unwrap();
-    let pid = std::fs::read_to_string(dir.join("pid")).unwrap();
-    let _ = Command::new("kill")
-        .args(["-KILL", &format!("-{}", pid.trim())])
-        .status();
+    // The step's process group outlived the runner: end it (never group 0 or 1).
+    let pid: i32 = std::fs::read_to_string(dir.join("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(pid > 1);
+    // SAFETY: kill(2) on a process group the test started.
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+    }
 
     let rx = Receiver::start(Proto::Grpc);
     let out = retrace()

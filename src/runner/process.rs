@@ -181,16 +181,23 @@ pub fn signal_name(sig: i32) -> &'static str {
     }
 }
 
-/// Sends `sig` to every process of the group led by `pid`.
+/// Sends `sig` to every process of the group led by `pid`. 0 and 1 are refused: kill(2)
+/// would read them as "our own group" and "every process".
 pub fn signal_group(pid: u32, sig: i32) {
+    if pid <= 1 {
+        return;
+    }
     // SAFETY: kill(2) has no memory effects; a stale group only yields ESRCH.
     unsafe {
         libc::kill(-(pid as libc::pid_t), sig);
     }
 }
 
-/// Sends `sig` to one process.
+/// Sends `sig` to one process (never 0 or 1, as above).
 pub fn signal_process(pid: u32, sig: i32) {
+    if pid <= 1 {
+        return;
+    }
     // SAFETY: as above.
     unsafe {
         libc::kill(pid as libc::pid_t, sig);

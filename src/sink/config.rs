@@ -126,6 +126,10 @@ pub struct SinkFlags {
     pub chunk_size: Option<usize>,
     /// A workflow file's `otel:` block: below the environment in precedence.
     pub file: Option<FileDefaults>,
+    /// `--spool DIR`
+    pub spool: Option<PathBuf>,
+    /// `--no-spool`
+    pub no_spool: bool,
 }
 
 /// Export settings from a workflow file (Dagu's `otel:` block), the lowest layer: flags and
@@ -164,6 +168,8 @@ pub struct SinkConfig {
     pub service_name: Option<String>,
     pub resource: Vec<(String, String)>,
     pub chunk_size: usize,
+    /// Where undelivered spans are kept (None: `--no-spool`, or no home directory).
+    pub spool: Option<PathBuf>,
 }
 
 impl fmt::Debug for SinkConfig {
@@ -203,6 +209,7 @@ impl SinkConfig {
             service_name: None,
             resource: Vec::new(),
             chunk_size: DEFAULT_CHUNK,
+            spool: None,
         }
     }
 
@@ -550,6 +557,11 @@ pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkE
         service_name,
         resource,
         chunk_size,
+        spool: if flags.no_spool {
+            None
+        } else {
+            flags.spool.clone().or_else(crate::sink::spool::default_dir)
+        },
     })
 }
 

@@ -6,6 +6,8 @@ pub mod config;
 pub mod console;
 pub mod file;
 pub mod otlp;
+pub mod spool;
+pub mod transport;
 
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;

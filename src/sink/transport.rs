@@ -1,0 +1,485 @@
+//! Sends OTLP `ExportTraceServiceRequest`s (gRPC, HTTP/protobuf, HTTP/JSON) with the OTLP
+//! specification's retry rules, which the exporter crate does not expose: retryable answers
+//! (gRPC UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, …, RESOURCE_EXHAUSTED with RetryInfo; HTTP
+//! 429, 502, 503, 504; broken connections) are retried with exponential backoff and jitter,
+//! honouring `Retry-After` and RetryInfo, all within one deadline; anything else fails at once
+//! with the collector's own message; `partial_success` is returned, not hidden.
+//!
+//! Working on requests rather than spans is what lets `retrace send` re-send a spool or an
+//! `--output` file byte for byte.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+
+use crate::sink::config::{Compression, Protocol, SinkConfig};
+use crate::sink::SinkError;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What the collector said about an accepted request.
+#[derive(Debug, Default)]
+pub struct Accepted {
+    /// `partial_success.rejected_spans`
+    pub rejected: i64,
+    /// `partial_success.error_message`
+    pub message: String,
+}
+
+/// Why one attempt failed.
+#[derive(Debug)]
+enum Failure {
+    Retryable {
+        message: String,
+        after: Option<Duration>,
+    },
+    Permanent(String),
+}
+
+pub struct Transport {
+    kind: Kind,
+    timeout: Duration,
+}
+
+enum Kind {
+    Http {
+        client: reqwest::blocking::Client,
+        url: String,
+        json: bool,
+        gzip: bool,
+        headers: reqwest::header::HeaderMap,
+    },
+    Grpc {
+        client: TraceServiceClient<tonic::transport::Channel>,
+        metadata: tonic::metadata::MetadataMap,
+        /// Declared after the client so it is dropped last.
+        runtime: tokio::runtime::Runtime,
+    },
+}
+
+impl Transport {
+    pub fn new(config: &SinkConfig) -> Result<Transport, SinkError> {
+        let fail = |e: String| {
+            SinkError::Config(format!(
+                "cannot set up {} export to {} (from {}): {e}",
+                config.protocol.as_str(),
+                config.endpoint_display(),
+                config.endpoint_origin
+            ))
+        };
+        let kind = match config.protocol {
+            Protocol::Grpc => grpc(config).map_err(fail)?,
+            Protocol::HttpProtobuf | Protocol::HttpJson => http(config).map_err(fail)?,
+        };
+        Ok(Transport {
+            kind,
+            timeout: config.timeout,
+        })
+    }
+
+    /// The deadline of one delivery: `--timeout` from now.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.timeout
+    }
+
+    /// Sends one request, retrying what the specification says to retry until `deadline`.
+    pub fn export(
+        &self,
+        request: &ExportTraceServiceRequest,
+        deadline: Instant,
+    ) -> Result<Accepted, String> {
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(format!(
+                    "no answer within the timeout ({attempts} attempts)"
+                ));
+            }
+            let failure = match self.attempt(request, left) {
+                Ok(accepted) => return Ok(accepted),
+                Err(f) => f,
+            };
+            let (message, after) = match failure {
+                Failure::Permanent(message) => return Err(message),
+                Failure::Retryable { message, after } => (message, after),
+            };
+            let wait = after.unwrap_or_else(|| jitter(backoff));
+            if Instant::now() + wait >= deadline {
+                let tries = if attempts == 1 {
+                    String::new()
+                } else {
+                    format!(" (after {attempts} attempts)")
+                };
+                return Err(format!("{message}{tries}"));
+            }
+            std::thread::sleep(wait);
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    fn attempt(
+        &self,
+        request: &ExportTraceServiceRequest,
+        left: Duration,
+    ) -> Result<Accepted, Failure> {
+        match &self.kind {
+            Kind::Http {
+                client,
+                url,
+                json,
+                gzip,
+                headers,
+            } => http_attempt(client, url, *json, *gzip, headers, request, left),
+            Kind::Grpc {
+                client,
+                metadata,
+                runtime,
+            } => {
+                let mut call = tonic::Request::new(request.clone());
+                *call.metadata_mut() = metadata.clone();
+                call.set_timeout(left);
+                let mut client = client.clone();
+                let answer = runtime
+                    .block_on(async { tokio::time::timeout(left, client.export(call)).await });
+                match answer {
+                    Err(_) => Err(Failure::Retryable {
+                        message: "no answer within the timeout".into(),
+                        after: None,
+                    }),
+                    Ok(Ok(response)) => Ok(accepted(Some(response.into_inner()))),
+                    Ok(Err(status)) => Err(grpc_failure(&status)),
+                }
+            }
+        }
+    }
+}
+
+fn accepted(response: Option<ExportTraceServiceResponse>) -> Accepted {
+    match response.and_then(|r| r.partial_success) {
+        Some(p) => Accepted {
+            rejected: p.rejected_spans,
+            message: p.error_message,
+        },
+        None => Accepted::default(),
+    }
+}
+
+/// Full jitter around the backoff: between half and all of it, so many clients that failed
+/// together do not retry together.
+fn jitter(backoff: Duration) -> Duration {
+    let noise = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos()) as u64;
+    backoff / 2 + Duration::from_nanos(noise % (backoff.as_nanos() as u64 / 2 + 1))
+}
+
+fn http(config: &SinkConfig) -> Result<Kind, String> {
+    let mut client = reqwest::blocking::Client::builder()
+        .timeout(config.timeout)
+        .connect_timeout(config.timeout);
+    if let Some(path) = &config.certificate {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("cannot read certificate {}: {e}", path.display()))?;
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| format!("certificate {}: {e}", path.display()))?;
+        client = client.add_root_certificate(cert);
+    }
+    let client = client
+        .build()
+        .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (k, v) in &config.headers {
+        let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("header name {k:?} is not a valid HTTP header name"))?;
+        // Never echo the value: it may be a secret.
+        let mut value = reqwest::header::HeaderValue::from_str(v)
+            .map_err(|_| format!("the value of header {k:?} is not a valid HTTP header value"))?;
+        value.set_sensitive(true);
+        headers.insert(name, value);
+    }
+    Ok(Kind::Http {
+        client,
+        url: config.endpoint.clone(),
+        json: config.protocol == Protocol::HttpJson,
+        gzip: config.compression == Some(Compression::Gzip),
+        headers,
+    })
+}
+
+fn http_attempt(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    json: bool,
+    gzip: bool,
+    headers: &reqwest::header::HeaderMap,
+    request: &ExportTraceServiceRequest,
+    left: Duration,
+) -> Result<Accepted, Failure> {
+    let (content_type, mut body) = if json {
+        let body = serde_json::to_vec(request)
+            .map_err(|e| Failure::Permanent(format!("cannot encode OTLP/JSON: {e}")))?;
+        ("application/json", body)
+    } else {
+        ("application/x-protobuf", request.encode_to_vec())
+    };
+    let mut call = client
+        .post(url)
+        .timeout(left)
+        .headers(headers.clone())
+        .header(reqwest::header::CONTENT_TYPE, content_type);
+    if gzip {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        body = encoder
+            .write_all(&body)
+            .and_then(|()| encoder.finish())
+            .map_err(|e| Failure::Permanent(format!("cannot gzip the request: {e}")))?;
+        call = call.header(reqwest::header::CONTENT_ENCODING, "gzip");
+    }
+    let response = call.body(body).send().map_err(|e| Failure::Retryable {
+        message: describe_http_error(&e),
+        after: None,
+    })?;
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let is_json = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    let bytes = response.bytes().unwrap_or_default();
+    if status.is_success() {
+        let decoded = if bytes.is_empty() {
+            None
+        } else if is_json {
+            serde_json::from_slice::<ExportTraceServiceResponse>(&bytes).ok()
+        } else {
+            ExportTraceServiceResponse::decode(bytes.as_ref()).ok()
+        };
+        return Ok(accepted(decoded));
+    }
+    let message = format!(
+        "HTTP {}{}",
+        status.as_u16(),
+        collector_message(&bytes, is_json).map_or_else(String::new, |m| format!(": {m}"))
+    );
+    match status.as_u16() {
+        429 | 502 | 503 | 504 => Err(Failure::Retryable {
+            message,
+            after: retry_after,
+        }),
+        _ => Err(Failure::Permanent(message)),
+    }
+}
+
+fn describe_http_error(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
+
+/// The collector's explanation in an error body: a `google.rpc.Status` (protobuf or JSON),
+/// else the text, shortened.
+fn collector_message(body: &[u8], json: bool) -> Option<String> {
+    if body.is_empty() {
+        return None;
+    }
+    let status = if json {
+        serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("message")?.as_str().map(str::to_owned))
+    } else {
+        RpcStatus::decode(body).ok().map(|s| s.message)
+    };
+    let text = status
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    let text = text.trim().replace('\n', " ");
+    Some(if text.chars().count() > 300 {
+        format!("{}…", text.chars().take(300).collect::<String>())
+    } else {
+        text
+    })
+}
+
+fn grpc(config: &SinkConfig) -> Result<Kind, String> {
+    use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig};
+    use tonic::transport::Endpoint;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut endpoint = Endpoint::from_shared(config.endpoint.clone())
+        .map_err(|e| e.to_string())?
+        .connect_timeout(config.timeout);
+    if config.endpoint.starts_with("https://") {
+        let mut tls = ClientTlsConfig::new().with_native_roots();
+        if let Some(path) = &config.certificate {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("cannot read certificate {}: {e}", path.display()))?;
+            tls = tls.ca_certificate(Certificate::from_pem(pem));
+        }
+        endpoint = endpoint.tls_config(tls).map_err(|e| e.to_string())?;
+    }
+    let channel = {
+        // The lazy channel must be created inside the runtime.
+        let _guard = runtime.enter();
+        endpoint.connect_lazy()
+    };
+    let mut client = TraceServiceClient::new(channel);
+    if config.compression == Some(Compression::Gzip) {
+        client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    }
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    for (k, v) in &config.headers {
+        let key = k
+            .to_ascii_lowercase()
+            .parse::<tonic::metadata::MetadataKey<_>>()
+            .map_err(|_| format!("header name {k:?} is not valid gRPC metadata"))?;
+        // Never echo the value: it may be a secret.
+        let value = v
+            .parse()
+            .map_err(|_| format!("the value of header {k:?} is not valid gRPC metadata"))?;
+        metadata.insert(key, value);
+    }
+    Ok(Kind::Grpc {
+        client,
+        metadata,
+        runtime,
+    })
+}
+
+fn grpc_failure(status: &tonic::Status) -> Failure {
+    use tonic::Code;
+    let message = format!("gRPC {:?}: {}", status.code(), status.message());
+    let retry_info = retry_delay(status.details());
+    match status.code() {
+        Code::Cancelled
+        | Code::DeadlineExceeded
+        | Code::Aborted
+        | Code::OutOfRange
+        | Code::Unavailable
+        | Code::DataLoss => Failure::Retryable {
+            message,
+            after: retry_info,
+        },
+        // Only retryable when the server says when (the specification).
+        Code::ResourceExhausted if retry_info.is_some() => Failure::Retryable {
+            message,
+            after: retry_info,
+        },
+        _ => Failure::Permanent(message),
+    }
+}
+
+/// `google.rpc.Status` with `google.rpc.RetryInfo` in its details (`grpc-status-details-bin`).
+#[derive(Clone, PartialEq, Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<ProtoAny>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ProtoAny {
+    #[prost(string, tag = "1")]
+    type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    retry_delay: Option<ProtoDuration>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ProtoDuration {
+    #[prost(int64, tag = "1")]
+    seconds: i64,
+    #[prost(int32, tag = "2")]
+    nanos: i32,
+}
+
+fn retry_delay(details: &[u8]) -> Option<Duration> {
+    let status = RpcStatus::decode(details).ok()?;
+    let info = status
+        .details
+        .iter()
+        .find(|d| d.type_url.ends_with("google.rpc.RetryInfo"))?;
+    let delay = RetryInfo::decode(info.value.as_slice()).ok()?.retry_delay?;
+    Some(Duration::new(
+        delay.seconds.max(0) as u64,
+        delay.nanos.clamp(0, 999_999_999) as u32,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_info_is_read_from_the_status_details() {
+        let info = RetryInfo {
+            retry_delay: Some(ProtoDuration {
+                seconds: 2,
+                nanos: 500_000_000,
+            }),
+        };
+        let status = RpcStatus {
+            code: 8,
+            message: "slow down".into(),
+            details: vec![ProtoAny {
+                type_url: "type.googleapis.com/google.rpc.RetryInfo".into(),
+                value: info.encode_to_vec(),
+            }],
+        };
+        let details = status.encode_to_vec();
+        assert_eq!(retry_delay(&details), Some(Duration::from_millis(2500)));
+        let exhausted = tonic::Status::with_details(
+            tonic::Code::ResourceExhausted,
+            "slow down",
+            details.into(),
+        );
+        assert!(matches!(
+            grpc_failure(&exhausted),
+            Failure::Retryable { after: Some(d), .. } if d == Duration::from_millis(2500)
+        ));
+        let bare = tonic::Status::resource_exhausted("full");
+        assert!(matches!(grpc_failure(&bare), Failure::Permanent(_)));
+        assert!(matches!(
+            grpc_failure(&tonic::Status::invalid_argument("bad")),
+            Failure::Permanent(m) if m == "gRPC InvalidArgument: bad"
+        ));
+    }
+
+    #[test]
+    fn jitter_stays_between_half_and_all_of_the_backoff() {
+        for _ in 0..100 {
+            let j = jitter(Duration::from_millis(400));
+            assert!(j >= Duration::from_millis(200) && j <= Duration::from_millis(400));
+        }
+    }
+}
