@@ -150,7 +150,7 @@ fn execute(
         if source.merges_files() {
             let (runs, errors) = source.parse_all(&files, options);
             tally.files_failed += errors.len();
-            tally.files_converted += files.len() - errors.len();
+            tally.files_converted += files.len().saturating_sub(errors.len());
             input_failed |= !errors.is_empty();
             problems.extend(errors.iter().map(ToString::to_string));
             progress.inc(files.len() as u64);

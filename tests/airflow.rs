@@ -25,14 +25,8 @@ fn send(rx: &Receiver, paths: &[PathBuf], extra: &[&str]) -> Output {
     let out = retrace()
         .arg("airflow")
         .args(paths)
-        .args([
-            "--endpoint",
-            &rx.endpoint(),
-            "--protocol",
-            rx.proto().flag(),
-            "--timeout",
-            "5s",
-        ])
+        .args(rx.cli_args())
+        .args(["--timeout", "5s"])
         .args(extra)
         .output()
         .unwrap();

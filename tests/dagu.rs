@@ -34,14 +34,8 @@ fn send(rx: &Receiver, paths: &[&Path], extra: &[&str]) -> Output {
     let out = retrace()
         .arg("dagu")
         .args(paths)
-        .args([
-            "--endpoint",
-            &rx.endpoint(),
-            "--protocol",
-            rx.proto().flag(),
-            "--timeout",
-            "5s",
-        ])
+        .args(rx.cli_args())
+        .args(["--timeout", "5s"])
         .args(extra)
         .output()
         .expect("run retrace");

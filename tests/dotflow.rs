@@ -37,14 +37,8 @@ fn send(rx: &Receiver, paths: &[PathBuf], extra: &[&str]) -> Output {
         .arg("dotflow")
         .args(paths)
         .args(extra)
-        .args([
-            "--endpoint",
-            &rx.endpoint(),
-            "--protocol",
-            rx.proto().flag(),
-            "--timeout",
-            "5s",
-        ])
+        .args(rx.cli_args())
+        .args(["--timeout", "5s"])
         .output()
         .expect("run retrace");
     assert!(

@@ -16,16 +16,8 @@ fn send(rx: &Receiver, verb: &str, paths: &[PathBuf]) -> Output {
     let out = retrace()
         .arg(verb)
         .args(paths)
-        .args([
-            "--endpoint",
-            &rx.endpoint(),
-            "--protocol",
-            rx.proto().flag(),
-            "--timeout",
-            "5s",
-            "--tz",
-            "UTC",
-        ])
+        .args(rx.cli_args())
+        .args(["--timeout", "5s", "--tz", "UTC"])
         .output()
         .unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));

@@ -57,12 +57,7 @@ fn run_flow(dir: &Path, flow: &str, rx: &Receiver, extra: &[&str]) -> Output {
         .current_dir(dir)
         .arg("run")
         .arg(&path)
-        .args([
-            "--endpoint",
-            &rx.endpoint(),
-            "--protocol",
-            rx.proto().flag(),
-        ])
+        .args(rx.cli_args())
         .args(["--records", "run.jsonl", "--timeout", "5s"])
         .args(extra)
         .output()

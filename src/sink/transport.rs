@@ -56,7 +56,7 @@ enum Kind {
         headers: reqwest::header::HeaderMap,
     },
     Grpc {
-        client: TraceServiceClient<tonic::transport::Channel>,
+        client: Box<TraceServiceClient<tonic::transport::Channel>>,
         metadata: tonic::metadata::MetadataMap,
         /// Declared after the client so it is dropped last.
         runtime: tokio::runtime::Runtime,
@@ -147,7 +147,7 @@ impl Transport {
                 let mut call = tonic::Request::new(request.clone());
                 *call.metadata_mut() = metadata.clone();
                 call.set_timeout(left);
-                let mut client = client.clone();
+                let mut client = client.as_ref().clone();
                 let answer = runtime
                     .block_on(async { tokio::time::timeout(left, client.export(call)).await });
                 match answer {
@@ -361,7 +361,7 @@ fn grpc(config: &SinkConfig) -> Result<Kind, String> {
         metadata.insert(key, value);
     }
     Ok(Kind::Grpc {
-        client,
+        client: Box::new(client),
         metadata,
         runtime,
     })

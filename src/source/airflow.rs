@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::record::{Attributes, Event, Nanos, Outcome, ParentText, Run, Step, TimeSource};
 use crate::source::time::parse_utc;
-use crate::source::{read_file, Source, SourceError, SourceOptions};
+use crate::source::{check_run, read_file, run_problems, Source, SourceError, SourceOptions};
 use crate::trace::semconv as sc;
 
 pub struct Airflow;
@@ -75,11 +75,34 @@ impl Source for Airflow {
         let mut records = Records::default();
         let mut errors = Vec::new();
         for (origin, path) in paths.iter().enumerate() {
-            if let Err(e) = read_records(path, origin, &mut records) {
-                errors.push(e);
+            // Read into a file's own list first: a file that fails half-way adds nothing.
+            let mut file = Records::default();
+            match read_records(path, origin, &mut file) {
+                Ok(()) => {
+                    for r in &mut file.runs {
+                        r.origins.push(origin);
+                    }
+                    records.runs.append(&mut file.runs);
+                    records.tries.append(&mut file.tries);
+                }
+                Err(e) => errors.push(e),
             }
         }
-        (records.into_runs(), errors)
+        let mut runs = Vec::new();
+        let mut refused = Vec::new();
+        for (run, mut origins) in records.into_runs() {
+            match check_run(&run) {
+                Ok(()) => runs.push(run),
+                Err(problem) => {
+                    origins.sort_unstable();
+                    origins.dedup();
+                    let files: Vec<&Path> = origins.iter().map(|&o| paths[o].as_path()).collect();
+                    refused.push((files, problem));
+                }
+            }
+        }
+        errors.extend(run_problems(refused));
+        (runs, errors)
     }
 }
 
@@ -156,6 +179,8 @@ struct RunRec {
     data_interval_end: Option<String>,
     triggered_by: Option<String>,
     parent: Option<ParentText>,
+    /// The files (indexes) its records came from.
+    origins: Vec<usize>,
 }
 
 impl RunRec {
@@ -170,6 +195,7 @@ impl RunRec {
         self.data_interval_end = self.data_interval_end.take().or(o.data_interval_end);
         self.triggered_by = self.triggered_by.take().or(o.triggered_by);
         self.parent = self.parent.take().or(o.parent);
+        self.origins.extend(o.origins);
     }
 }
 
@@ -248,7 +274,7 @@ type RunKey = (String, String);
 type TryKey = (String, String, String, i64, u32);
 
 impl Records {
-    fn into_runs(self) -> Vec<Run> {
+    fn into_runs(self) -> Vec<(Run, Vec<usize>)> {
         let (runs, instances) = merge_runs(self.runs);
         let mut runs: BTreeMap<RunKey, RunRec> = runs
             .into_iter()
@@ -281,6 +307,7 @@ impl Records {
             }
         }
         let mut tries: BTreeMap<TryKey, TryRec> = BTreeMap::new();
+        let mut origins: HashMap<RunKey, Vec<usize>> = HashMap::new();
         for mut t in known.into_iter().chain(unknown) {
             let run = t.run_id.clone().unwrap_or_default();
             let n = t.try_number.unwrap_or_else(|| {
@@ -296,6 +323,10 @@ impl Records {
                     .unwrap_or(u32::from(t.start.is_some()))
             });
             t.try_number = Some(n);
+            origins
+                .entry((t.dag_id.clone(), run.clone()))
+                .or_default()
+                .push(t.origin);
             let key = (t.dag_id.clone(), run, t.task_id.clone(), t.map_index, n);
             match tries.get_mut(&key) {
                 Some(existing) => existing.merge(t),
@@ -330,9 +361,11 @@ impl Records {
             by_run.entry((dag, run)).or_default().push(t);
         }
         runs.into_iter()
-            .map(|(key, r)| {
+            .map(|(key, mut r)| {
                 let tries = by_run.remove(&key).unwrap_or_default();
-                to_run(r, tries)
+                let mut from = std::mem::take(&mut r.origins);
+                from.extend(origins.remove(&key).unwrap_or_default());
+                (to_run(r, tries), from)
             })
             .collect()
     }
@@ -640,20 +673,32 @@ fn read_records(path: &Path, origin: usize, out: &mut Records) -> Result<(), Sou
     // CLI output may start with warning or log lines (which may themselves open with `[`):
     // the JSON is the first line-start from which the rest parses.
     let mut offset = 0;
-    let mut first_error = None;
+    // Of the failed starts, the one that got furthest into the file is the document (a log
+    // line before it fails at once).
+    let mut best_error: Option<(usize, serde_json::Error)> = None;
     for line in text.split_inclusive('\n') {
         if line.starts_with('[') || line.starts_with('{') {
-            match serde_json::from_str::<Value>(&text[offset..]) {
+            let rest = &text[offset..];
+            match serde_json::from_str::<Value>(rest) {
                 Ok(value) => return json_records(path, &value, origin, out),
                 Err(e) => {
-                    first_error.get_or_insert(e);
+                    let reached = offset
+                        + rest
+                            .split_inclusive('\n')
+                            .take(e.line().saturating_sub(1))
+                            .map(str::len)
+                            .sum::<usize>()
+                        + e.column();
+                    if best_error.as_ref().is_none_or(|(r, _)| reached > *r) {
+                        best_error = Some((reached, e));
+                    }
                 }
             }
         }
         offset += line.len();
     }
-    Err(match first_error {
-        Some(e) => SourceError::json(path, &e),
+    Err(match best_error {
+        Some((_, e)) => SourceError::json(path, &e),
         None => SourceError::new(path, "no Airflow record found (expected API/CLI JSON, a task log attempt=N.log or scheduler output)"),
     })
 }
@@ -729,11 +774,19 @@ fn int(o: &Map<String, Value>, key: &str) -> Option<i64> {
 }
 
 fn date(path: &Path, o: &Map<String, Value>, key: &str) -> Result<Option<Time>, SourceError> {
-    match text(o, key) {
-        None => Ok(None),
-        Some(s) => timestamp(&s, RANK_TI_DATE)
-            .map(Some)
-            .map_err(|e| SourceError::new(path, format!("{key}: {e}"))),
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(_)) => match text(o, key) {
+            None => Ok(None),
+            Some(s) => timestamp(&s, RANK_TI_DATE)
+                .map(Some)
+                .map_err(|e| SourceError::new(path, format!("{key}: {e}"))),
+        },
+        // Not silently "not recorded": a date of another type is a broken record.
+        Some(v) => Err(SourceError::new(
+            path,
+            format!("{key}: expected a date (text), found {}", kind(v)),
+        )),
     }
 }
 
@@ -750,7 +803,25 @@ fn timestamp(s: &str, base_rank: u8) -> Result<Time, String> {
 }
 
 fn required(path: &Path, o: &Map<String, Value>, key: &str) -> Result<String, SourceError> {
-    text(o, key).ok_or_else(|| SourceError::new(path, format!("a record has no {key}")))
+    let problem = match o.get(key) {
+        Some(v @ (Value::Array(_) | Value::Object(_))) => {
+            format!("a record's {key} is {}, expected text", kind(v))
+        }
+        _ => format!("a record has no {key}"),
+    };
+    text(o, key).ok_or_else(|| SourceError::new(path, problem))
+}
+
+/// The JSON type of a value, for messages.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
 }
 
 fn ti_record(
@@ -812,6 +883,7 @@ fn run_record(path: &Path, run: &Value, state_rank: u8) -> Result<RunRec, Source
         data_interval_start: text(o, "data_interval_start"),
         data_interval_end: text(o, "data_interval_end"),
         triggered_by: text(o, "triggered_by"),
+        origins: Vec::new(),
     })
 }
 
@@ -1038,6 +1110,7 @@ fn marking_line(path: &Path, rest: &str, t: &mut TryRec) -> Result<(), SourceErr
             Some(v) => NaiveDateTime::parse_from_str(v, "%Y%m%dT%H%M%S")
                 .ok()
                 .and_then(|n| n.and_utc().timestamp_nanos_opt())
+                .filter(|n| *n >= 0)
                 .map(|nanos| {
                     Some(Time {
                         nanos,
@@ -1047,7 +1120,9 @@ fn marking_line(path: &Path, rest: &str, t: &mut TryRec) -> Result<(), SourceErr
                 .ok_or_else(|| {
                     SourceError::new(
                         path,
-                        format!("Marking task line: {key} {v:?} is not a YYYYMMDDTHHMMSS date"),
+                        format!(
+                            "Marking task line: {key} {v:?} is not a YYYYMMDDTHHMMSS date in 1970–2262"
+                        ),
                     )
                 }),
         }

@@ -49,7 +49,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::record::{Attributes, Event, Nanos, Outcome, Run, Step, TimeSource};
 use crate::source::time::{parse_in_zone, Zone};
-use crate::source::{contains, read_file, Source, SourceError, SourceOptions};
+use crate::source::{check_runs, contains, read_file, shorten, Source, SourceError, SourceOptions};
 use crate::trace::semconv as sc;
 
 pub struct Dagu;
@@ -121,7 +121,7 @@ impl Source for Dagu {
             ids: HashSet::new(),
             expanded: HashSet::new(),
         };
-        converter.run(path, &status).map(|run| vec![run])
+        check_runs(path, vec![converter.run(path, &status)?])
     }
 }
 
@@ -143,11 +143,17 @@ fn is_legacy(path: &Path) -> bool {
 }
 
 fn note(path: &Path, message: impl Display) {
-    eprintln!("retrace: note: {}: {message}", path.display());
+    let message = message.to_string();
+    eprintln!("retrace: note: {}: {}", path.display(), shorten(&message));
 }
 
 fn warn(path: &Path, message: impl Display) {
-    eprintln!("retrace: warning: {}: {message}", path.display());
+    let message = message.to_string();
+    eprintln!(
+        "retrace: warning: {}: {}",
+        path.display(),
+        shorten(&message)
+    );
 }
 
 // ---- where a status file sits in a data directory ----
@@ -375,6 +381,16 @@ fn read_status(path: &Path) -> Result<Status, SourceError> {
     // The first failure met going backwards is the last line's.
     let mut last_bad: Option<(usize, String)> = None;
     for &(number, line) in lines.iter().rev() {
+        // serde_json does not look at the text of keys it skips: check the whole line.
+        if let Err(e) = std::str::from_utf8(line) {
+            if last_bad.is_none() {
+                last_bad = Some((
+                    number,
+                    format!("not UTF-8 text (column {})", e.valid_up_to() + 1),
+                ));
+            }
+            continue;
+        }
         match serde_json::from_slice::<Status>(line) {
             Ok(status) => {
                 if let Some((bad, why)) = &last_bad {

@@ -22,7 +22,9 @@ use crate::record::{
     AttrKey, Attributes, Event, Nanos, Outcome, ParentText, Run, Step, TimeSource,
 };
 use crate::source::time::{parse_utc, seconds_to_nanos};
-use crate::source::{contains, read_file, Source, SourceError, SourceOptions};
+use crate::source::{
+    check_runs, contains, json_object, read_file, Source, SourceError, SourceOptions,
+};
 use crate::trace::ids::uuid_bytes;
 use crate::trace::semconv as sc;
 
@@ -55,14 +57,16 @@ impl Source for Dbt {
 
     fn parse(&self, path: &Path, options: &SourceOptions) -> Result<Vec<Run>, SourceError> {
         let bytes = read_file(path)?;
-        let artifact: Artifact =
-            serde_json::from_slice(&bytes).map_err(|e| SourceError::json(path, &e))?;
+        let artifact: Artifact = json_object(path, &bytes)?;
         let manifest_path = options.manifest.clone().or_else(|| beside(path, MANIFEST));
         let manifest = match &manifest_path {
             Some(p) => Some(Manifest::load(p, options.include_sql)?),
             None => None,
         };
-        convert(path, &artifact, manifest.as_ref(), options).map(|run| vec![run])
+        check_runs(
+            path,
+            vec![convert(path, &artifact, manifest.as_ref(), options)?],
+        )
     }
 }
 
@@ -271,8 +275,7 @@ struct DependsOn {
 impl Manifest {
     fn load(path: &Path, include_sql: bool) -> Result<Manifest, SourceError> {
         let bytes = read_file(path)?;
-        let mut m: Manifest =
-            serde_json::from_slice(&bytes).map_err(|e| SourceError::json(path, &e))?;
+        let mut m: Manifest = json_object(path, &bytes)?;
         if !include_sql {
             for n in m.nodes.values_mut() {
                 n.compiled_code = None;
@@ -355,7 +358,8 @@ fn convert(
     let started_at = match a.metadata.invocation_started_at.as_deref() {
         Some(v) => Some(time("metadata.invocation_started_at", v)?),
         None => match (generated_at, a.elapsed_time.and_then(seconds_to_nanos)) {
-            (Some(end), Some(elapsed)) => Some(end - elapsed),
+            // Checked: the difference may lie before 1677 (then it is not a time).
+            (Some(end), Some(elapsed)) => end.checked_sub(elapsed),
             _ => None,
         },
     };
@@ -393,11 +397,21 @@ fn convert(
         let mut step = node_step(r, node, &timings, options, kind);
         step.attempt = attempt;
         if options.phase_spans {
+            // A phase name listed twice in one node (or two nameless ones) gets its position
+            // in the id, so the ids stay unique.
+            let mut named: Vec<&str> = Vec::with_capacity(timings.len());
             let phases: Vec<Step> = timings
                 .iter()
-                .filter(|(_, s, e)| s.is_some() || e.is_some())
-                .map(|(phase, start, end)| {
-                    let mut p = Step::new(format!("{}#{phase}", r.unique_id), phase.to_string());
+                .enumerate()
+                .filter(|(_, (_, s, e))| s.is_some() || e.is_some())
+                .map(|(j, (phase, start, end))| {
+                    let id = if named.contains(phase) {
+                        format!("{}#{phase}#{j}", r.unique_id)
+                    } else {
+                        format!("{}#{phase}", r.unique_id)
+                    };
+                    named.push(phase);
+                    let mut p = Step::new(id, phase.to_string());
                     p.parent = Some(r.unique_id.to_string());
                     p.attempt = attempt;
                     p.start = *start;

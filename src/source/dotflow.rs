@@ -29,7 +29,9 @@ use serde::Deserialize;
 
 use crate::record::{Attributes, Event, Nanos, Outcome, Run, Step, TimeSource};
 use crate::source::time::{parse_in_zone, Zone};
-use crate::source::{read_file, Source, SourceError, SourceOptions};
+use crate::source::{
+    check_run, json_object, read_file, run_problems, Source, SourceError, SourceOptions,
+};
 use crate::trace::semconv as sc;
 
 pub struct Dotflow;
@@ -98,7 +100,9 @@ impl Source for Dotflow {
                 errors.push(e);
             }
         }
-        (book.into_runs(), errors)
+        let (runs, refused) = book.into_runs();
+        errors.extend(refused);
+        (runs, errors)
     }
 }
 
@@ -177,6 +181,8 @@ struct Gathered {
     result: Option<(PathBuf, Vec<(String, Execution)>)>,
     /// flow.log status lines per task, tasks in first-seen order.
     log: Vec<(String, Vec<LogEntry>)>,
+    /// Every file a record came from, for messages.
+    files: Vec<PathBuf>,
 }
 
 impl Book {
@@ -206,9 +212,13 @@ impl Book {
             }
             w.name = result.name;
             w.result = Some((path.to_path_buf(), result.tasks));
+            w.files.push(path.to_path_buf());
         } else {
             for entry in read_log(path, &bytes, tz)? {
                 let w = self.workflow(&entry.workflow_id);
+                if w.files.last().is_none_or(|f| f != path) {
+                    w.files.push(path.to_path_buf());
+                }
                 match w.log.iter_mut().find(|(t, _)| *t == entry.task_id) {
                     Some((_, lines)) => lines.push(entry),
                     None => w.log.push((entry.task_id.clone(), vec![entry])),
@@ -218,15 +228,22 @@ impl Book {
         Ok(())
     }
 
-    fn into_runs(mut self) -> Vec<Run> {
+    /// The runs, and a problem (naming the run's files) for each run the builder would refuse.
+    fn into_runs(mut self) -> (Vec<Run>, Vec<SourceError>) {
         let mut runs = Vec::with_capacity(self.order.len());
+        let mut refused = Vec::new();
         for id in &self.order {
-            let Some(w) = self.workflows.remove(id) else {
+            let Some(mut w) = self.workflows.remove(id) else {
                 continue;
             };
-            runs.push(workflow_run(id, w));
+            let files = std::mem::take(&mut w.files);
+            let run = workflow_run(id, w);
+            match check_run(&run) {
+                Ok(()) => runs.push(run),
+                Err(problem) => refused.push((files, problem)),
+            }
         }
-        runs
+        (runs, run_problems(refused))
     }
 }
 
@@ -294,7 +311,7 @@ struct ResultRecord {
 }
 
 fn read_result(path: &Path, bytes: &[u8], tz: Zone) -> Result<ResultRecord, SourceError> {
-    let doc: ResultDoc = serde_json::from_slice(bytes).map_err(|e| SourceError::json(path, &e))?;
+    let doc: ResultDoc = json_object(path, bytes)?;
     let workflow_id = doc
         .workflow_id
         .or(doc.id)
@@ -497,6 +514,12 @@ fn read_log(path: &Path, bytes: &[u8], tz: Zone) -> Result<Vec<LogEntry>, Source
         return Err(SourceError::new(
             path,
             "no dotflow log lines (`<asctime> - <LEVEL> [dotflow.<id>]: <message>`)",
+        ));
+    }
+    if entries.is_empty() {
+        return Err(SourceError::new(
+            path,
+            "no task status in its dotflow lines (`ID <workflow_id> - <task_id> - <status>` or a JSON record)",
         ));
     }
     Ok(entries)

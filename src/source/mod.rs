@@ -22,8 +22,32 @@ pub struct SourceError {
 
 impl fmt::Display for SourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.problem)
+        write!(f, "{}: {}", self.path.display(), shorten(&self.problem))
     }
+}
+
+/// A message cut to a readable line: a problem quotes what it found (a timestamp, a string
+/// serde did not expect, a run id), which in a hostile file may be megabytes long.
+pub fn shorten(text: &str) -> std::borrow::Cow<'_, str> {
+    const KEEP: usize = 240;
+    if text.len() <= 2 * KEEP + 40 {
+        return text.into();
+    }
+    let mut head = KEEP;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - KEEP;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{}…[{} bytes]…{}",
+        &text[..head],
+        tail - head,
+        &text[tail..]
+    )
+    .into()
 }
 
 impl SourceError {
@@ -278,6 +302,125 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, SourceError> {
         return Err(SourceError::new(path, "file is empty"));
     }
     Ok(bytes)
+}
+
+/// A file's bytes as UTF-8 text, or the line that says where they are not.
+pub fn utf8<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, SourceError> {
+    std::str::from_utf8(bytes)
+        .map_err(|e| SourceError::new(path, format!("not UTF-8 text (byte {})", e.valid_up_to())))
+}
+
+/// A JSON document that must be an object. Checked first: UTF-8 (serde_json does not look at
+/// the text of values it skips, so a corrupt file could pass) and that the document is an
+/// object (serde would read an array into a struct field by field, with a message about
+/// some field).
+pub fn json_object<'a, T: serde::Deserialize<'a>>(
+    path: &Path,
+    bytes: &'a [u8],
+) -> Result<T, SourceError> {
+    let text = utf8(path, bytes)?;
+    let found = match text.trim_start().chars().next() {
+        Some('{') => return serde_json::from_str(text).map_err(|e| SourceError::json(path, &e)),
+        None => return Err(SourceError::new(path, "file is empty")),
+        Some('[') => "a list",
+        Some('"') => "a string",
+        Some('t' | 'f') => "a boolean",
+        Some('n') => "null",
+        Some(_) => "a number",
+    };
+    // Whether it is JSON at all (skipped without building anything, at any depth).
+    match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        Err(e) => Err(SourceError::json(path, &e)),
+        Ok(_) => Err(SourceError::new(
+            path,
+            format!("not a JSON object (the document is {found})"),
+        )),
+    }
+}
+
+/// The runs of one file as `trace::build` will accept them: a run it would refuse (no time
+/// at all, a time before 1970, a step twice, a missing parent, a cycle) is reported as a
+/// problem of the file, which the builder cannot name.
+pub fn check_runs(path: &Path, runs: Vec<Run>) -> Result<Vec<Run>, SourceError> {
+    for run in &runs {
+        check_run(run).map_err(|problem| SourceError::new(path, problem))?;
+    }
+    Ok(runs)
+}
+
+/// `run <id>: <what build would refuse>`.
+pub fn check_run(run: &Run) -> Result<(), String> {
+    crate::trace::build::check(run).map_err(|e| format!("run {}: {e}", run.run_id))
+}
+
+/// Problems of runs the builder would refuse, one per file (a file may hold several runs):
+/// each named after the first file its records came from, the others listed.
+pub fn run_problems<P: AsRef<Path>>(refused: Vec<(Vec<P>, String)>) -> Vec<SourceError> {
+    let mut by_file: Vec<(&Path, Vec<String>)> = Vec::new();
+    for (files, problem) in &refused {
+        let Some((first, rest)) = files.split_first() else {
+            continue;
+        };
+        let problem = if rest.is_empty() {
+            problem.clone()
+        } else {
+            let rest: Vec<String> = rest
+                .iter()
+                .map(|p| p.as_ref().display().to_string())
+                .collect();
+            format!("{problem} (read with {})", rest.join(", "))
+        };
+        match by_file.iter_mut().find(|(f, _)| *f == first.as_ref()) {
+            Some((_, problems)) => problems.push(problem),
+            None => by_file.push((first.as_ref(), vec![problem])),
+        }
+    }
+    by_file
+        .into_iter()
+        .map(|(file, problems)| SourceError::new(file, problems.join("; ")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_problems_are_cut_in_the_middle() {
+        assert_eq!(shorten("short"), "short");
+        let long = format!("{}{}{}", "a".repeat(300), "é".repeat(1000), "z".repeat(300));
+        let cut = shorten(&long);
+        assert!(cut.len() < 600, "{}", cut.len());
+        assert!(cut.starts_with("aaa") && cut.ends_with("zzz"), "{cut}");
+        assert!(cut.contains("bytes]"), "{cut}");
+    }
+
+    #[test]
+    fn json_objects_only() {
+        let p = Path::new("x.json");
+        let ok: Result<serde_json::Value, _> = json_object(p, b" {\"a\": 1}");
+        assert!(ok.is_ok());
+        let problem = |bytes: &[u8]| {
+            json_object::<serde_json::Value>(p, bytes)
+                .unwrap_err()
+                .problem
+        };
+        assert_eq!(
+            problem(b"[1, 2]"),
+            "not a JSON object (the document is a list)"
+        );
+        assert_eq!(
+            problem(b"\"x\""),
+            "not a JSON object (the document is a string)"
+        );
+        assert!(problem(b"<html>").starts_with("not valid JSON"));
+        assert_eq!(problem(b"{\"a\": \"\xff\"}"), "not UTF-8 text (byte 7)");
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(
+            problem(deep.as_bytes()),
+            "not a JSON object (the document is a list)"
+        );
+    }
 }
 
 /// The compliance check every source's output must pass, on every fixture of its format

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::record::{Attributes, Nanos, Outcome, ParentText, Run, Step};
-use crate::source::{contains, read_file, Source, SourceError, SourceOptions};
+use crate::source::{check_runs, contains, read_file, Source, SourceError, SourceOptions};
 
 pub const SCHEMA: &str = "retrace.records/v1";
 const SCHEMA_PREFIX: &str = "retrace.records/";
@@ -121,11 +121,22 @@ impl Source for Records {
 
     fn parse(&self, path: &Path, _: &SourceOptions) -> Result<Vec<Run>, SourceError> {
         let bytes = read_file(path)?;
-        let text = std::str::from_utf8(&bytes).map_err(|e| {
-            SourceError::new(path, format!("not UTF-8 text (byte {})", e.valid_up_to()))
-        })?;
+        let text = match std::str::from_utf8(&bytes) {
+            Ok(text) => text,
+            // A write torn inside a multi-byte character: the torn line is handled below.
+            Err(e) if e.error_len().is_none() => {
+                std::str::from_utf8(&bytes[..e.valid_up_to()]).expect("valid up to here")
+            }
+            Err(e) => {
+                return Err(SourceError::new(
+                    path,
+                    format!("not UTF-8 text (byte {})", e.valid_up_to()),
+                ))
+            }
+        };
         let lines: Vec<&str> = text.lines().collect();
         let mut runs: Vec<Run> = Vec::new();
+        let mut torn = None;
         for (i, raw) in lines.iter().enumerate() {
             let n = i + 1;
             if raw.trim().is_empty() {
@@ -139,13 +150,17 @@ impl Source for Records {
                 #[serde(default)]
                 schema: String,
             }
+            if !raw.trim_start().starts_with('{') {
+                return Err(at("not a JSON object".into()));
+            }
             let schema = match serde_json::from_str::<SchemaOnly>(raw) {
                 Ok(s) => s.schema,
                 // Only the last line may be torn: the writer flushes whole lines.
                 Err(e) if n == lines.len() && e.is_eof() => {
-                    eprintln!("retrace: {}: line {n} is incomplete (the writer stopped mid-line); ignored", path.display());
+                    torn = Some(n);
                     continue;
                 }
+                Err(e) if e.is_data() => return Err(at(format!("unexpected content: {e}"))),
                 Err(e) => return Err(at(format!("not valid JSON: {e}"))),
             };
             if schema != SCHEMA {
@@ -192,7 +207,22 @@ impl Source for Records {
             }
         }
         if runs.is_empty() {
-            return Err(SourceError::new(path, "no run line in this file"));
+            return Err(SourceError::new(
+                path,
+                match torn {
+                    Some(n) => {
+                        format!("no complete run line in this file (line {n} is incomplete)")
+                    }
+                    None => "no run line in this file".into(),
+                },
+            ));
+        }
+        let runs = check_runs(path, runs)?;
+        if let Some(n) = torn {
+            eprintln!(
+                "retrace: {}: line {n} is incomplete (the writer stopped mid-line); ignored",
+                path.display()
+            );
         }
         Ok(runs)
     }
@@ -303,6 +333,41 @@ mod tests {
         assert_eq!(back[0].steps.len(), 1);
         assert_eq!(back[0].end, None);
         assert_eq!(back[0].outcome, Outcome::Unknown);
+    }
+
+    #[test]
+    fn a_line_torn_inside_a_character_is_a_torn_line() {
+        let run = sample();
+        let mut bytes = format!(
+            "{}\n{}\n",
+            header_line(&run),
+            step_line(&run.run_id, &run.steps[0])
+        )
+        .into_bytes();
+        bytes.extend_from_slice("{\"schema\":\"retrace.records/v1\",\"message\":\"é".as_bytes());
+        bytes.pop(); // half of the é
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.jsonl");
+        std::fs::write(&path, &bytes).unwrap();
+        let back = Records.parse(&path, &SourceOptions::default()).unwrap();
+        assert_eq!(back[0].steps.len(), 1);
+        // Elsewhere an invalid byte is an error.
+        bytes.push(b'\n');
+        std::fs::write(&path, &bytes).unwrap();
+        let err = Records.parse(&path, &SourceOptions::default()).unwrap_err();
+        assert!(err.problem.starts_with("not UTF-8 text"), "{err}");
+    }
+
+    #[test]
+    fn a_torn_run_line_is_one_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.jsonl");
+        std::fs::write(&path, &header_line(&sample())[..30]).unwrap();
+        let err = Records.parse(&path, &SourceOptions::default()).unwrap_err();
+        assert_eq!(
+            err.problem,
+            "no complete run line in this file (line 1 is incomplete)"
+        );
     }
 
     #[test]

@@ -7,6 +7,8 @@ use chrono::{DateTime, FixedOffset, LocalResult, NaiveDateTime, TimeZone};
 use crate::record::Nanos;
 
 /// RFC 3339 / ISO 8601 with an offset (`Z`, `+00:00`, `+0000`) and 0–9 fractional digits.
+/// Times before 1970 are refused like those beyond 2262: OTLP carries unsigned nanoseconds
+/// since 1970, so such a time could only be sent wrong.
 /// `assume_utc_if_naive`: a value without offset is read as UTC (dbt writes naive UTC);
 /// otherwise it is an error (the caller resolves local times with `--tz`).
 pub fn parse_utc(text: &str, assume_utc_if_naive: bool) -> Result<Nanos, String> {
@@ -33,7 +35,8 @@ pub fn parse_utc(text: &str, assume_utc_if_naive: bool) -> Result<Nanos, String>
     naive
         .and_utc()
         .timestamp_nanos_opt()
-        .ok_or_else(|| format!("{t:?} is outside the representable range (1677–2262)"))
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| format!("{t:?} is outside the representable range (1970–2262)"))
 }
 
 /// The zone of zone-less local timestamps (Dagu legacy files, dotflow): `--tz`.
@@ -73,8 +76,9 @@ impl Zone {
                     .naive_utc()
                     .and_utc()
                     .timestamp_nanos_opt()
+                    .filter(|n| *n >= 0)
                     .ok_or_else(|| {
-                        format!("{naive} is outside the representable range (1677–2262)")
+                        format!("{naive} is outside the representable range (1970–2262)")
                     }),
                 LocalResult::None => Err(format!(
                     "{naive} does not exist in that time zone (DST gap)"
@@ -156,6 +160,14 @@ mod tests {
         assert!(parse_utc("", true).is_err());
         assert!(parse_utc("9999-12-31T23:59:59Z", true).is_err());
         assert!(parse_utc("0000-01-01T00:00:00Z", true).is_err());
+        assert!(parse_utc("1969-12-31T23:59:59.999999999Z", true).is_err());
+        assert_eq!(parse_utc("1970-01-01T00:00:00Z", true), Ok(0));
+        assert!(Zone::parse("UTC")
+            .unwrap()
+            .to_utc(
+                NaiveDateTime::parse_from_str("1900-01-01 00:00:00", "%Y-%m-%d %H:%M:%S").unwrap()
+            )
+            .is_err());
         assert!(parse_utc("2026-13-01T00:00:00Z", true).is_err());
     }
 

@@ -125,9 +125,7 @@ pub fn build(
         .filter(|s| !s.is_empty())
         .and_then(|s| TraceState::from_str(s).ok())
         .unwrap_or_default();
-    let timeline = timeline::resolve(run)?;
-    check_unique_steps(run)?;
-    check_representable(run, &timeline)?;
+    let timeline = checked_timeline(run)?;
 
     let root_bytes = identity.root();
     let step_ids: Vec<[u8; 8]> = run
@@ -201,6 +199,20 @@ pub fn build(
     })
 }
 
+/// Whether `build` accepts the run itself (its times, step ids and parents; a parent context
+/// is checked by `parent_of`). Sources call it so that such a problem is reported with the
+/// file it came from, which the builder does not know.
+pub fn check(run: &Run) -> Result<(), BuildError> {
+    checked_timeline(run).map(drop)
+}
+
+fn checked_timeline(run: &Run) -> Result<Timeline, BuildError> {
+    let timeline = timeline::resolve(run)?;
+    check_unique_steps(run)?;
+    check_representable(run, &timeline)?;
+    Ok(timeline)
+}
+
 fn check_unique_steps(run: &Run) -> Result<(), BuildError> {
     let mut seen = std::collections::HashSet::with_capacity(run.steps.len());
     for s in &run.steps {
@@ -214,13 +226,19 @@ fn check_unique_steps(run: &Run) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// OTLP carries times as unsigned nanoseconds since 1970.
+/// OTLP carries times as unsigned nanoseconds since 1970 (events too: a negative time would
+/// silently become 1970).
 fn check_representable(run: &Run, t: &Timeline) -> Result<(), BuildError> {
+    let events = run
+        .steps
+        .iter()
+        .flat_map(|s| s.events.iter().map(|e| e.time));
     let earliest = t
         .steps
         .iter()
         .map(|s| s.start)
         .chain([t.run.start])
+        .chain(events)
         .min()
         .unwrap_or(0);
     if earliest < 0 {

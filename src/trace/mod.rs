@@ -12,9 +12,10 @@ use context::{ContextError, ContextOrigin};
 pub enum BuildError {
     #[error("invalid trace context in {0}: {1}")]
     Context(ContextOrigin, ContextError),
-    #[error("run {run_id}: no timestamps recorded anywhere, nothing to place spans on")]
+    // The run id is in every caller's prefix (`<system> run <id>: `), so not repeated here.
+    #[error("no timestamps recorded anywhere, nothing to place spans on")]
     NoTimes { run_id: String },
-    #[error("run {run_id}: a time lies before 1970, which OTLP cannot carry")]
+    #[error("a time lies before 1970, which OTLP cannot carry")]
     BeforeEpoch { run_id: String },
     #[error("step {step:?} names parent {parent:?}, which is not in the run")]
     UnknownParent { step: String, parent: String },

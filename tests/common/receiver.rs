@@ -344,6 +344,16 @@ impl Receiver {
     }
 
     /// The bound socket address.
+    /// `--endpoint <this receiver> --protocol <its protocol>` for the command line.
+    pub fn cli_args(&self) -> [String; 4] {
+        [
+            "--endpoint".into(),
+            self.endpoint(),
+            "--protocol".into(),
+            self.proto().flag().into(),
+        ]
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
