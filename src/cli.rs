@@ -318,6 +318,11 @@ pub struct ExportArgs {
 }
 
 impl ExportArgs {
+    /// The salt of derived ids; "" for none.
+    pub fn id_namespace(&self) -> String {
+        self.namespace.clone().unwrap_or_default()
+    }
+
     pub fn sink_flags(&self) -> SinkFlags {
         SinkFlags {
             endpoint: self.endpoint.clone(),

@@ -43,7 +43,7 @@ pub fn run(
 ) -> i32 {
     let (files, errors) = source::expand_inputs(source, paths);
     let selection = Selection {
-        namespace: export.namespace.clone().unwrap_or_default(),
+        namespace: export.id_namespace(),
         ..Default::default()
     };
     execute(
@@ -115,81 +115,48 @@ fn execute(
             return exit::USAGE;
         }
     };
-    let mut input_failed = !input_errors.is_empty();
-    let mut tally = Tally {
-        files_failed: input_errors.len(),
-        ..Default::default()
-    };
     let total_files: usize = groups.iter().map(|(_, f)| f.len()).sum();
     let progress = progress_bar(total_files as u64, export.quiet);
-    let mut problems: Vec<String> = input_errors.iter().map(ToString::to_string).collect();
-    let mut delivery = Delivery::new(&config, export);
-    let convert = |runs: Vec<Run>,
-                   delivery: &mut Delivery,
-                   problems: &mut Vec<String>,
-                   input_failed: &mut bool,
-                   tally: &mut Tally| {
-        for run in runs {
-            match build_run(run, injected.as_ref(), &selection.namespace) {
-                Ok((built, clean)) => {
-                    *input_failed |= !clean;
-                    if selected(&built, selection) {
-                        delivery.send(built);
-                    } else {
-                        tally.runs_filtered += 1;
-                    }
-                }
-                Err(problem) => {
-                    problems.push(problem);
-                    *input_failed = true;
-                }
-            }
-        }
+    let mut ledger = Ledger {
+        delivery: Delivery::new(&config, export),
+        problems: Vec::new(),
+        input_failed: false,
+        tally: Tally::default(),
+        injected: injected.as_ref(),
+        selection,
     };
+    for e in &input_errors {
+        ledger.file_failed(e);
+    }
     for (source, files) in groups {
         if source.merges_files() {
             let (runs, errors) = source.parse_all(&files, options);
-            tally.files_failed += errors.len();
-            tally.files_converted += files.len().saturating_sub(errors.len());
-            input_failed |= !errors.is_empty();
-            problems.extend(errors.iter().map(ToString::to_string));
+            ledger.tally.files_converted += files.len().saturating_sub(errors.len());
+            for e in &errors {
+                ledger.file_failed(e);
+            }
             progress.inc(files.len() as u64);
-            convert(
-                runs,
-                &mut delivery,
-                &mut problems,
-                &mut input_failed,
-                &mut tally,
-            );
+            ledger.convert(runs);
         } else {
             // One file at a time: memory is bounded by the largest run, not the history.
             for file in &files {
                 match source.parse(file, options) {
                     Ok(runs) => {
-                        tally.files_converted += 1;
-                        convert(
-                            runs,
-                            &mut delivery,
-                            &mut problems,
-                            &mut input_failed,
-                            &mut tally,
-                        );
+                        ledger.tally.files_converted += 1;
+                        ledger.convert(runs);
                     }
-                    Err(e) => {
-                        tally.files_failed += 1;
-                        input_failed = true;
-                        problems.push(e.to_string());
-                    }
+                    Err(e) => ledger.file_failed(&e),
                 }
                 progress.inc(1);
             }
         }
     }
     progress.finish_and_clear();
-    for p in &problems {
+    for p in &ledger.problems {
         report(p);
     }
-    let delivered = delivery.finish();
+    let delivered = ledger.delivery.finish();
+    let tally = &ledger.tally;
     if summarise && !export.quiet {
         report(format!(
             "backfill: {} files converted, {} failed, {} runs outside --since/--until skipped, {:.1}s",
@@ -201,10 +168,50 @@ fn execute(
     }
     if !delivered {
         exit::DELIVERY
-    } else if input_failed {
+    } else if ledger.input_failed {
         exit::INPUT
     } else {
         exit::OK
+    }
+}
+
+/// Where the conversion stands: the runs go to the delivery; problems are kept to be
+/// reported together at the end, after the progress bar.
+struct Ledger<'a> {
+    delivery: Delivery<'a>,
+    problems: Vec<String>,
+    /// Some input could not be converted (exit 1).
+    input_failed: bool,
+    tally: Tally,
+    injected: Option<&'a TraceParent>,
+    selection: &'a Selection,
+}
+
+impl Ledger<'_> {
+    fn file_failed(&mut self, e: &SourceError) {
+        self.tally.files_failed += 1;
+        self.input_failed = true;
+        self.problems.push(e.to_string());
+    }
+
+    /// Builds and sends runs (those inside `--since`/`--until`).
+    fn convert(&mut self, runs: Vec<Run>) {
+        for run in runs {
+            match build_run(run, self.injected, &self.selection.namespace) {
+                Ok((built, clean)) => {
+                    self.input_failed |= !clean;
+                    if selected(&built, self.selection) {
+                        self.delivery.send(built);
+                    } else {
+                        self.tally.runs_filtered += 1;
+                    }
+                }
+                Err(problem) => {
+                    self.problems.push(problem);
+                    self.input_failed = true;
+                }
+            }
+        }
     }
 }
 

@@ -80,7 +80,7 @@ fn main() {
             let selection = convert::Selection {
                 since: instant("--since", &args.since),
                 until: instant("--until", &args.until),
-                namespace: args.export.namespace.clone().unwrap_or_default(),
+                namespace: args.export.id_namespace(),
             };
             convert::backfill(&args.paths, &options, &args.export, &env, &selection)
         }

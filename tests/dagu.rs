@@ -10,6 +10,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use common::cli::{retrace, stderr};
+use common::fs::write;
 use common::receiver::{Proto, ReceivedSpan, Receiver};
 use sha2::{Digest, Sha256};
 
@@ -553,13 +554,6 @@ fn legacy_dat_reads_pascal_case_and_zone_less_times_in_tz() {
             "{tz}"
         );
     }
-}
-
-fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, content).unwrap();
-    p
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::cli::{retrace, stderr};
+use common::fs::write;
 use common::receiver::{Behavior, Failure, Proto, ReceivedSpan, Receiver};
 use serde_json::Value;
 
@@ -722,13 +723,6 @@ fn no_collector_is_exit_3_not_a_hang() {
         assert_eq!(out.status.code(), Some(3), "{proto}: {}", stderr(&out));
         assert!(stderr(&out).contains(&endpoint), "{}", stderr(&out));
     }
-}
-
-fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, content).unwrap();
-    p
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::cli::{retrace, stderr};
-use common::receiver::{Behavior, Failure, Proto, ReceivedSpan, Receiver};
+use common::receiver::{closed_port, Behavior, Failure, Proto, ReceivedSpan, Receiver};
 
 const WAIT: Duration = Duration::from_secs(10);
 /// 04-build: the root and 39 nodes.
@@ -127,14 +127,6 @@ fn partial_success_is_reported() {
     assert!(err.contains("2 spans rejected by the collector"), "{err}");
     // Rejected spans are refused for good: not spooled.
     assert!(spool_files(spool.path()).is_empty());
-}
-
-/// A port nothing listens on.
-fn closed_port() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
 }
 
 #[test]

@@ -11,6 +11,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use common::cli::{retrace, stderr};
+use common::fs::write;
 use common::receiver::{Proto, ReceivedSpan, Receiver};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use serde_json::Value;
@@ -652,13 +653,6 @@ fn our_spans_match_dotflows_own_spans() {
         }
         assert_eq!(compared, 4, "{run}: the workflow and its three tasks");
     }
-}
-
-fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, content).unwrap();
-    p
 }
 
 #[test]

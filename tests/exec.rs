@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::cli::{retrace, stderr};
-use common::receiver::{Proto, Receiver};
+use common::receiver::{closed_port, Proto, Receiver};
 
 const WAIT: Duration = Duration::from_secs(10);
 const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -62,14 +62,6 @@ fn exec_returns_the_exit_code_and_sends_one_span() {
     let spans = rx.wait_spans(2, WAIT);
     assert_eq!(spans[1].span.status.as_ref().unwrap().code, 1);
     assert_eq!(spans[1].parent_id_hex(), "");
-}
-
-/// A port nothing listens on.
-fn closed_port() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
 }
 
 #[test]

@@ -12,12 +12,11 @@ use std::time::{Duration, Instant};
 
 use crate::cli::ExportArgs;
 use crate::convert::{exit, prepare, report, Delivery};
-use crate::record::{Attributes, Nanos, Outcome, Run, Step};
-use crate::runner::exec::{inherited_otel, namespace, parent_text};
-use crate::runner::live::LiveRun;
+use crate::record::{Attributes, Nanos, Outcome, Step};
+use crate::runner::live::{self, LiveRun};
 use crate::runner::process::{self, Launch, Output};
 use crate::runner::spec::{self, StepSpec, Workflow};
-use crate::runner::{signals, Clock};
+use crate::runner::{enter_span, inherited_otel, signals, Clock};
 use crate::sink::config::EnvSnapshot;
 use crate::trace::build::Identity;
 use crate::trace::semconv as sc;
@@ -81,28 +80,19 @@ pub fn run(
         .clone()
         .unwrap_or_else(|| run_dir.join(&run_id));
 
-    let mut attributes = Attributes::default();
-    attributes.put(sc::DAG_NAME, workflow.name.clone());
-    attributes.put(sc::DAG_RUN_ID, run_id.clone());
-    let header = Run {
-        system: "retrace".into(),
-        run_id: run_id.clone(),
-        name: format!("DAG: {}", workflow.name),
-        pipeline_name: workflow.name.clone(),
-        start: Some(clock.now()),
-        end: None,
-        outcome: Outcome::Unknown,
-        message: None,
-        parent: parent.as_ref().map(parent_text),
-        native_trace_id: None,
-        attributes,
-        steps: Vec::new(),
-    };
+    let mut header = live::header(
+        run_id.clone(),
+        format!("DAG: {}", workflow.name),
+        workflow.name.clone(),
+        clock.now(),
+    );
+    header.attributes.put(sc::DAG_NAME, workflow.name.clone());
+    header.attributes.put(sc::DAG_RUN_ID, run_id.clone());
     let delivery = Delivery::new(&config, export);
     let live = match LiveRun::start(
         header,
         parent.as_ref(),
-        &namespace(export),
+        &export.id_namespace(),
         Some(&records),
         delivery,
     ) {
@@ -290,12 +280,12 @@ impl Scheduler<'_, '_> {
             return;
         }
         let now = Instant::now();
+        let mut running = self
+            .states
+            .iter()
+            .filter(|s| matches!(s, State::Running(_)))
+            .count();
         for i in 0..self.states.len() {
-            let running = self
-                .states
-                .iter()
-                .filter(|s| matches!(s, State::Running(_)))
-                .count();
             if running >= self.options.max_parallel {
                 return;
             }
@@ -312,6 +302,7 @@ impl Scheduler<'_, '_> {
                 _ => continue,
             };
             self.launch(i, attempt, tx);
+            running += usize::from(matches!(self.states[i], State::Running(_)));
         }
     }
 
@@ -328,13 +319,8 @@ impl Scheduler<'_, '_> {
         env.push(("DAG_RUN_STEP_NAME".into(), spec.name.clone()));
         env.push(("RETRACE_STEP".into(), spec.name.clone()));
         expand_into(&mut env, &spec.env);
-        env.push(("TRACEPARENT".into(), identity.traceparent(span)));
         let mut remove = Vec::new();
-        if identity.tracestate.is_empty() {
-            remove.push("TRACESTATE");
-        } else {
-            env.push(("TRACESTATE".into(), identity.tracestate.clone()));
-        }
+        enter_span(&mut env, &mut remove, &identity, span);
         let start = self.clock.now();
         self.progress[i].start.get_or_insert(start);
         let spawned = process::spawn(Launch {

@@ -9,13 +9,13 @@ use std::sync::mpsc;
 
 use crate::cli::ExportArgs;
 use crate::convert::{self, report, Delivery};
-use crate::record::{Attributes, Outcome, ParentText, Run};
-use crate::runner::live::LiveRun;
+use crate::record::{Attributes, Outcome};
+use crate::runner::live::{self, LiveRun};
 use crate::runner::process::{self, Launch, Output};
-use crate::runner::{signals, Clock};
+use crate::runner::{enter_span, inherited_otel, signals, Clock};
 use crate::sink::config::{EnvSnapshot, SinkConfig};
 use crate::source::{self, SourceOptions};
-use crate::trace::context::{self, TraceParent};
+use crate::trace::context::TraceParent;
 use crate::trace::semconv as sc;
 
 /// What the dbt wrapper converts after the command: where to look and how.
@@ -67,23 +67,15 @@ fn wrap(
     };
 
     let start = clock.now();
-    let run = Run {
-        system: "retrace".into(),
-        run_id: crate::runner::new_run_id(&clock),
-        name: executable.clone(),
-        pipeline_name: executable.clone(),
-        start: Some(start),
-        end: None,
-        outcome: Outcome::Unknown,
-        message: None,
-        parent: parent.as_ref().map(parent_text),
-        native_trace_id: None,
-        attributes: Attributes::default(),
-        steps: Vec::new(),
-    };
+    let run = live::header(
+        crate::runner::new_run_id(&clock),
+        executable.clone(),
+        executable.clone(),
+        start,
+    );
     let fallback = SinkConfig::disabled();
     let delivery = Delivery::new(config.as_ref().unwrap_or(&fallback), export);
-    let mut live = LiveRun::start(run, parent.as_ref(), &namespace(export), None, delivery)
+    let mut live = LiveRun::start(run, parent.as_ref(), &export.id_namespace(), None, delivery)
         .expect("no records file to open");
     let identity = live.identity().clone();
     let traceparent = identity.traceparent(identity.root());
@@ -92,13 +84,8 @@ fn wrap(
     }
 
     let mut child_env = inherited_otel(env);
-    child_env.push(("TRACEPARENT".into(), traceparent.clone()));
     let mut remove = Vec::new();
-    if identity.tracestate.is_empty() {
-        remove.push("TRACESTATE");
-    } else {
-        child_env.push(("TRACESTATE".into(), identity.tracestate.clone()));
-    }
+    enter_span(&mut child_env, &mut remove, &identity, identity.root());
     if dbt.is_some() {
         // dbt writes DBT_ENV_CUSTOM_ENV_* variables into its artifacts (metadata.env).
         child_env.push(("DBT_ENV_CUSTOM_ENV_TRACEPARENT".into(), traceparent.clone()));
@@ -244,7 +231,7 @@ fn send_dbt_artifacts(
             ));
             continue;
         }
-        match convert::build_run(run, Some(wrapper), &namespace(export)) {
+        match convert::build_run(run, Some(wrapper), &export.id_namespace()) {
             Ok((built, _)) => live.send_run(&built),
             Err(problem) => report(problem),
         }
@@ -282,25 +269,6 @@ fn modified_nanos(path: &Path) -> Option<i64> {
     let modified = std::fs::metadata(path).ok()?.modified().ok()?;
     let since_epoch = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
     Some(since_epoch.as_nanos() as i64)
-}
-
-pub fn namespace(export: &ExportArgs) -> String {
-    export.namespace.clone().unwrap_or_default()
-}
-
-/// The injected parent as the records keep it.
-pub fn parent_text(p: &TraceParent) -> ParentText {
-    ParentText {
-        traceparent: context::format_traceparent(&p.trace_id, &p.span_id, p.sampled),
-        tracestate: Some(p.tracestate.clone()).filter(|s| !s.is_empty()),
-        origin: "the parent context retrace was given".into(),
-    }
-}
-
-/// The OTEL_* variables retrace took out of its own environment (see `EnvSnapshot::take`):
-/// children get them back, so an instrumented child exports where we do.
-pub fn inherited_otel(env: &EnvSnapshot) -> Vec<(String, String)> {
-    env.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 #[cfg(test)]

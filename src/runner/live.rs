@@ -8,10 +8,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::convert::{report, Delivery};
-use crate::record::{Attributes, Nanos, Outcome, Run, Step};
+use crate::record::{Attributes, Nanos, Outcome, ParentText, Run, Step};
 use crate::source::records;
 use crate::trace::build::{self, BuiltRun, Identity};
-use crate::trace::context::TraceParent;
+use crate::trace::context::{self, TraceParent};
 
 pub struct LiveRun<'a> {
     run: Run,
@@ -21,16 +21,41 @@ pub struct LiveRun<'a> {
     delivery: Delivery<'a>,
 }
 
+/// The header of a run retrace runs itself (system `retrace`): ids, names and start; the
+/// caller adds attributes.
+pub fn header(run_id: String, name: String, pipeline_name: String, start: Nanos) -> Run {
+    Run {
+        system: "retrace".into(),
+        run_id,
+        name,
+        pipeline_name,
+        start: Some(start),
+        end: None,
+        outcome: Outcome::Unknown,
+        message: None,
+        parent: None,
+        native_trace_id: None,
+        attributes: Attributes::default(),
+        steps: Vec::new(),
+    }
+}
+
 impl<'a> LiveRun<'a> {
-    /// Starts a run (`run` holds its header: ids, names, start, parent, attributes; no steps),
-    /// writing its header line to `records` when given.
+    /// Starts a run from its `header` under `parent`, writing the header line to `records`
+    /// when given. The parent is recorded in the header, so a later `retrace records` puts
+    /// the run where it was sent live.
     pub fn start(
-        run: Run,
+        mut run: Run,
         parent: Option<&TraceParent>,
         namespace: &str,
         records: Option<&Path>,
         delivery: Delivery<'a>,
     ) -> Result<LiveRun<'a>, String> {
+        run.parent = parent.map(|p| ParentText {
+            traceparent: context::format_traceparent(&p.trace_id, &p.span_id, p.sampled),
+            tracestate: Some(p.tracestate.clone()).filter(|s| !s.is_empty()),
+            origin: "the parent context retrace was given".into(),
+        });
         let identity = Identity::of(&run, parent, namespace);
         let records = match records {
             None => None,

@@ -12,6 +12,8 @@ pub mod spec;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::record::Nanos;
+use crate::sink::config::EnvSnapshot;
+use crate::trace::build::Identity;
 
 /// Wall-clock nanoseconds that never go backwards within one run: the wall time at start
 /// plus monotonic time since, so a clock step mid-run cannot make a span end before it began.
@@ -34,6 +36,28 @@ impl Clock {
 
     pub fn now(&self) -> Nanos {
         self.wall + self.at.elapsed().as_nanos() as Nanos
+    }
+}
+
+/// The OTEL_* variables retrace took out of its own environment (see `EnvSnapshot::take`):
+/// children get them back, so an instrumented child exports where we do.
+pub fn inherited_otel(env: &EnvSnapshot) -> Vec<(String, String)> {
+    env.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// Puts a child process inside `span`: sets `TRACEPARENT`, and `TRACESTATE` — or removes
+/// it, so that a stale inherited one cannot pair with the new parent.
+pub fn enter_span(
+    set: &mut Vec<(String, String)>,
+    remove: &mut Vec<&'static str>,
+    identity: &Identity,
+    span: [u8; 8],
+) {
+    set.push(("TRACEPARENT".into(), identity.traceparent(span)));
+    if identity.tracestate.is_empty() {
+        remove.push("TRACESTATE");
+    } else {
+        set.push(("TRACESTATE".into(), identity.tracestate.clone()));
     }
 }
 

@@ -182,13 +182,23 @@ fn jitter(backoff: Duration) -> Duration {
     backoff / 2 + Duration::from_nanos(noise % (backoff.as_nanos() as u64 / 2 + 1))
 }
 
+/// The `--certificate` CA file's PEM, if one is configured.
+fn certificate_pem(config: &SinkConfig) -> Result<Option<Vec<u8>>, String> {
+    config
+        .certificate
+        .as_ref()
+        .map(|path| {
+            std::fs::read(path)
+                .map_err(|e| format!("cannot read certificate {}: {e}", path.display()))
+        })
+        .transpose()
+}
+
 fn http(config: &SinkConfig) -> Result<Kind, String> {
     let mut client = reqwest::blocking::Client::builder()
         .timeout(config.timeout)
         .connect_timeout(config.timeout);
-    if let Some(path) = &config.certificate {
-        let pem = std::fs::read(path)
-            .map_err(|e| format!("cannot read certificate {}: {e}", path.display()))?;
+    if let (Some(pem), Some(path)) = (certificate_pem(config)?, &config.certificate) {
         let cert = reqwest::Certificate::from_pem(&pem)
             .map_err(|e| format!("certificate {}: {e}", path.display()))?;
         client = client.add_root_certificate(cert);
@@ -332,9 +342,7 @@ fn grpc(config: &SinkConfig) -> Result<Kind, String> {
         .connect_timeout(config.timeout);
     if config.endpoint.starts_with("https://") {
         let mut tls = ClientTlsConfig::new().with_native_roots();
-        if let Some(path) = &config.certificate {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("cannot read certificate {}: {e}", path.display()))?;
+        if let Some(pem) = certificate_pem(config)? {
             tls = tls.ca_certificate(Certificate::from_pem(pem));
         }
         endpoint = endpoint.tls_config(tls).map_err(|e| e.to_string())?;

@@ -20,7 +20,9 @@ use serde_json::{Map, Value};
 
 use crate::record::{Attributes, Event, Nanos, Outcome, ParentText, Run, Step, TimeSource};
 use crate::source::time::parse_utc;
-use crate::source::{check_run, read_file, run_problems, Source, SourceError, SourceOptions};
+use crate::source::{
+    check_run, parse_alone, read_file, run_problems, Source, SourceError, SourceOptions,
+};
 use crate::trace::semconv as sc;
 
 pub struct Airflow;
@@ -60,11 +62,7 @@ impl Source for Airflow {
     }
 
     fn parse(&self, path: &Path, options: &SourceOptions) -> Result<Vec<Run>, SourceError> {
-        let (runs, mut errors) = self.parse_all(&[path.to_path_buf()], options);
-        match errors.pop() {
-            Some(e) => Err(e),
-            None => Ok(runs),
-        }
+        parse_alone(self, path, options)
     }
 
     fn merges_files(&self) -> bool {

@@ -30,7 +30,8 @@ use serde::Deserialize;
 use crate::record::{Attributes, Event, Nanos, Outcome, Run, Step, TimeSource};
 use crate::source::time::{parse_in_zone, Zone};
 use crate::source::{
-    check_run, json_object, read_file, run_problems, Source, SourceError, SourceOptions,
+    check_run, json_object, parse_alone, read_file, run_problems, Source, SourceError,
+    SourceOptions,
 };
 use crate::trace::semconv as sc;
 
@@ -71,11 +72,7 @@ impl Source for Dotflow {
     }
 
     fn parse(&self, path: &Path, options: &SourceOptions) -> Result<Vec<Run>, SourceError> {
-        let (runs, mut errors) = self.parse_all(&[path.to_path_buf()], options);
-        match errors.pop() {
-            Some(e) => Err(e),
-            None => Ok(runs),
-        }
+        parse_alone(self, path, options)
     }
 
     /// Reads every file first, then builds one run per workflow from all of its records.

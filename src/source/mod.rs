@@ -125,6 +125,19 @@ pub trait Source: Sync {
     }
 }
 
+/// `Source::parse` of a format that merges files: one file through its `parse_all`.
+pub fn parse_alone(
+    source: &dyn Source,
+    path: &Path,
+    options: &SourceOptions,
+) -> Result<Vec<Run>, SourceError> {
+    let (runs, mut errors) = source.parse_all(&[path.to_path_buf()], options);
+    match errors.pop() {
+        Some(e) => Err(e),
+        None => Ok(runs),
+    }
+}
+
 /// Every format retrace reads. Adding a format = one file + one line here.
 pub static REGISTRY: &[&dyn Source] = &[
     &dbt::Dbt,

@@ -108,6 +108,14 @@ impl Failure {
     }
 }
 
+/// An endpoint nothing listens on (a collector that is down).
+pub fn closed_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
 /// One accepted span with the context it arrived in.
 #[derive(Clone, Debug)]
 pub struct ReceivedSpan {
