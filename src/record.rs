@@ -13,7 +13,7 @@ pub type Nanos = i64;
 pub type AttrKey = Cow<'static, str>;
 
 /// A value of an attribute. Non-finite floats are turned into strings before export.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum AttrValue {
     Bool(bool),
@@ -54,6 +54,53 @@ impl From<Vec<String>> for AttrValue {
     }
 }
 
+/// Read by hand rather than `untagged`, so a wrong value names what was expected instead of
+/// serde's "did not match any variant".
+impl<'de> Deserialize<'de> for AttrValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = AttrValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string, number, boolean or list of strings")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<AttrValue, E> {
+                Ok(AttrValue::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<AttrValue, E> {
+                Ok(AttrValue::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<AttrValue, E> {
+                i64::try_from(v).map(AttrValue::Int).map_err(|_| {
+                    E::custom(format_args!(
+                        "integer {v} is beyond the 64-bit signed range"
+                    ))
+                })
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<AttrValue, E> {
+                Ok(AttrValue::Float(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<AttrValue, E> {
+                Ok(AttrValue::Str(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<AttrValue, E> {
+                Ok(AttrValue::Str(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<AttrValue, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+                while let Some(item) = seq.next_element::<String>()? {
+                    out.push(item);
+                }
+                Ok(AttrValue::StrList(out))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 /// Ordered attribute list; order is kept so output is stable. Serialised as a JSON object
 /// whose key order is the list's order (and read back in document order).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -82,11 +129,17 @@ impl<'de> Deserialize<'de> for Attributes {
                 self,
                 mut access: A,
             ) -> Result<Attributes, A::Error> {
-                let mut out = Vec::with_capacity(access.size_hint().unwrap_or(0));
-                while let Some((k, v)) = access.next_entry::<String, AttrValue>()? {
-                    out.push((AttrKey::Owned(k), v));
+                let mut out = Attributes(Vec::with_capacity(access.size_hint().unwrap_or(0)));
+                while let Some(key) = access.next_key::<String>()? {
+                    // null means "not recorded", as for the records' optional fields.
+                    let value = access.next_value::<Option<AttrValue>>().map_err(|e| {
+                        serde::de::Error::custom(format_args!("attribute {key:?}: {e}"))
+                    })?;
+                    if let Some(value) = value {
+                        out.set(key, value);
+                    }
                 }
-                Ok(Attributes(out))
+                Ok(out)
             }
         }
         deserializer.deserialize_map(Visitor)
@@ -101,6 +154,16 @@ impl Attributes {
     pub fn put_opt<V: Into<AttrValue>>(&mut self, key: impl Into<AttrKey>, value: Option<V>) {
         if let Some(v) = value {
             self.put(key, v);
+        }
+    }
+    /// Sets `key`, replacing an earlier value in place: OTLP keys must be unique and a
+    /// repeated key in a hand-written record means "this one" (JSON's last-wins).
+    pub fn set(&mut self, key: impl Into<AttrKey>, value: impl Into<AttrValue>) {
+        let key = key.into();
+        let value = value.into();
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((key, value)),
         }
     }
     pub fn get(&self, key: &str) -> Option<&AttrValue> {

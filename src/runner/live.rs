@@ -115,10 +115,9 @@ impl<'a> LiveRun<'a> {
         self.run.end = Some(end);
         self.run.outcome = outcome;
         self.run.message = message;
-        self.run
-            .attributes
-            .0
-            .extend(end_attributes.0.iter().cloned());
+        for (key, value) in end_attributes.iter() {
+            self.run.attributes.set(key.clone(), value.clone());
+        }
         self.append(&records::end_line(&self.run, &end_attributes));
         self.send(&[0], true);
         self.delivery.finish()

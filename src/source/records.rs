@@ -202,7 +202,9 @@ impl Source for Records {
                     run.end = e.end;
                     run.outcome = e.outcome;
                     run.message = e.message;
-                    run.attributes.0.extend(e.attributes.0);
+                    for (key, value) in e.attributes.0 {
+                        run.attributes.set(key, value);
+                    }
                 }
             }
         }
@@ -243,7 +245,7 @@ fn current<'a>(runs: &'a mut [Run], run_id: &str) -> Result<&'a mut Run, String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Event, TimeSource};
+    use crate::record::{AttrValue, Event, TimeSource};
 
     fn sample() -> Run {
         let mut step = Step::new("extract", "Step: extract");
@@ -368,6 +370,52 @@ mod tests {
             err.problem,
             "no complete run line in this file (line 1 is incomplete)"
         );
+    }
+
+    #[test]
+    fn a_repeated_attribute_key_is_sent_once_with_the_last_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.jsonl");
+        let text = concat!(
+            r#"{"type":"run","schema":"retrace.records/v1","run_id":"r","system":"sh","name":"n","pipeline_name":"n","#,
+            r#""start":1000,"attributes":{"a":1,"b":"x","a":2,"gone":null}}"#,
+            "\n",
+            r#"{"type":"run_end","schema":"retrace.records/v1","run_id":"r","end":2000,"outcome":"success","attributes":{"b":"y"}}"#,
+            "\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        let runs = Records.parse(&path, &SourceOptions::default()).unwrap();
+        assert_eq!(
+            runs[0].attributes.0,
+            vec![("a".into(), AttrValue::Int(2)), ("b".into(), "y".into())]
+        );
+    }
+
+    #[test]
+    fn a_wrong_attribute_value_names_the_key_and_what_was_expected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.jsonl");
+        for (value, expected) in [
+            (
+                r#"{"k":1}"#,
+                r#"attribute "x": invalid type: map, expected a string, number, boolean or list of strings"#,
+            ),
+            (
+                "[1]",
+                r#"attribute "x": invalid type: integer `1`, expected a string"#,
+            ),
+            (
+                "18446744073709551615",
+                r#"attribute "x": integer 18446744073709551615 is beyond the 64-bit signed range"#,
+            ),
+        ] {
+            let line = format!(
+                r#"{{"type":"run","schema":"retrace.records/v1","run_id":"r","system":"sh","name":"n","pipeline_name":"n","start":1,"attributes":{{"x":{value}}}}}"#
+            );
+            std::fs::write(&path, line + "\n").unwrap();
+            let err = Records.parse(&path, &SourceOptions::default()).unwrap_err();
+            assert!(err.problem.contains(expected), "{value}: {}", err.problem);
+        }
     }
 
     #[test]
