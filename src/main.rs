@@ -1,15 +1,7 @@
 //! retrace: parses the command line and dispatches. Nothing else.
 
-mod cli;
-mod convert;
-mod record;
-mod runner;
-mod send;
-mod sink;
-mod source;
-mod trace;
-
 use clap::Parser;
+use retrace::{cli, convert, runner, send, sink, source};
 
 fn main() {
     // Read OTEL_* before anything else runs (it also removes the exporter variables from
