@@ -346,7 +346,7 @@ fn is_loopback_host(authority: &str) -> bool {
 }
 
 /// Port of a URL's authority, if written.
-fn port_of(url: &str) -> Option<u16> {
+pub fn port_of(url: &str) -> Option<u16> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
     let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
@@ -354,7 +354,7 @@ fn port_of(url: &str) -> Option<u16> {
     port.trim_end_matches(']').parse().ok()
 }
 
-fn path_of(url: &str) -> &str {
+pub fn path_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     rest.find('/').map_or("", |i| &rest[i..])
 }

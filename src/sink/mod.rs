@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod console;
+pub mod doctor;
 pub mod file;
 pub mod otlp;
 pub mod spool;

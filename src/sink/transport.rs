@@ -5,6 +5,10 @@
 //! honouring `Retry-After` and RetryInfo, all within one deadline; anything else fails at once
 //! with the collector's own message; `partial_success` is returned, not hidden.
 //!
+//! The first failure is shown to the endpoint doctor: a misconfiguration it recognises
+//! (wrong protocol for the port, TLS mismatch) fails at once instead of being retried for the
+//! whole timeout, and its sentence ends the error line.
+//!
 //! Working on requests rather than spans is what lets `retrace send` re-send a spool or an
 //! `--output` file byte for byte.
 
@@ -18,6 +22,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use prost::Message;
 
 use crate::sink::config::{Compression, Protocol, SinkConfig};
+use crate::sink::doctor;
 use crate::sink::SinkError;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -45,6 +50,9 @@ enum Failure {
 pub struct Transport {
     kind: Kind,
     timeout: Duration,
+    /// For the endpoint doctor, which is asked once: later failures are the same story.
+    config: SinkConfig,
+    diagnosed: std::cell::Cell<bool>,
 }
 
 enum Kind {
@@ -80,6 +88,8 @@ impl Transport {
         Ok(Transport {
             kind,
             timeout: config.timeout,
+            config: config.clone(),
+            diagnosed: std::cell::Cell::new(false),
         })
     }
 
@@ -96,12 +106,13 @@ impl Transport {
     ) -> Result<Accepted, String> {
         let mut backoff = FIRST_BACKOFF;
         let mut attempts = 0u32;
+        let mut hint = String::new();
         loop {
             attempts += 1;
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(format!(
-                    "no answer within the timeout ({attempts} attempts)"
+                    "no answer within the timeout ({attempts} attempts){hint}"
                 ));
             }
             let failure = match self.attempt(request, left) {
@@ -109,9 +120,18 @@ impl Transport {
                 Err(f) => f,
             };
             let (message, after) = match failure {
-                Failure::Permanent(message) => return Err(message),
+                Failure::Permanent(message) => {
+                    let hint = self.diagnose(&message).map_or_else(String::new, |d| d.text);
+                    return Err(format!("{message}{hint}"));
+                }
                 Failure::Retryable { message, after } => (message, after),
             };
+            if let Some(d) = self.diagnose(&message) {
+                if d.certain {
+                    return Err(format!("{message}{}", d.text));
+                }
+                hint = d.text;
+            }
             let wait = after.unwrap_or_else(|| jitter(backoff));
             if Instant::now() + wait >= deadline {
                 let tries = if attempts == 1 {
@@ -119,11 +139,22 @@ impl Transport {
                 } else {
                     format!(" (after {attempts} attempts)")
                 };
-                return Err(format!("{message}{tries}"));
+                return Err(format!("{message}{tries}{hint}"));
             }
             std::thread::sleep(wait);
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
+    }
+
+    /// The doctor's sentence as "; …", on the first failure only.
+    fn diagnose(&self, failure: &str) -> Option<doctor::Diagnosis> {
+        if self.diagnosed.replace(true) {
+            return None;
+        }
+        doctor::diagnose(&self.config, failure).map(|d| doctor::Diagnosis {
+            text: format!("; {}", d.text),
+            certain: d.certain,
+        })
     }
 
     fn attempt(
@@ -182,6 +213,22 @@ fn jitter(backoff: Duration) -> Duration {
     backoff / 2 + Duration::from_nanos(noise % (backoff.as_nanos() as u64 / 2 + 1))
 }
 
+/// Names only what precedes the first character a header name may not contain: a header
+/// written `Authorization: Bearer <token>=` (base64 padding supplies the `=`) would otherwise
+/// print its token as the "name".
+fn bad_header_name(name: &str) -> String {
+    let is_token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    let cut = name.find(|c| !is_token(c)).unwrap_or(name.len());
+    let shown = &name[..cut];
+    match name[cut..].chars().next() {
+        Some(bad) => format!(
+            "header {shown:?}…: a header name cannot contain {bad:?}; write headers as \
+             name=value (e.g. authorization=Bearer%20…)"
+        ),
+        None => format!("header {shown:?}: not a valid header name"),
+    }
+}
+
 /// The `--certificate` CA file's PEM, if one is configured.
 fn certificate_pem(config: &SinkConfig) -> Result<Option<Vec<u8>>, String> {
     config
@@ -209,7 +256,7 @@ fn http(config: &SinkConfig) -> Result<Kind, String> {
     let mut headers = reqwest::header::HeaderMap::new();
     for (k, v) in &config.headers {
         let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| format!("header name {k:?} is not a valid HTTP header name"))?;
+            .map_err(|_| bad_header_name(k))?;
         // Never echo the value: it may be a secret.
         let mut value = reqwest::header::HeaderValue::from_str(v)
             .map_err(|_| format!("the value of header {k:?} is not a valid HTTP header value"))?;
@@ -361,7 +408,7 @@ fn grpc(config: &SinkConfig) -> Result<Kind, String> {
         let key = k
             .to_ascii_lowercase()
             .parse::<tonic::metadata::MetadataKey<_>>()
-            .map_err(|_| format!("header name {k:?} is not valid gRPC metadata"))?;
+            .map_err(|_| bad_header_name(k))?;
         // Never echo the value: it may be a secret.
         let value = v
             .parse()
@@ -377,8 +424,25 @@ fn grpc(config: &SinkConfig) -> Result<Kind, String> {
 
 fn grpc_failure(status: &tonic::Status) -> Failure {
     use tonic::Code;
-    let message = format!("gRPC {:?}: {}", status.code(), status.message());
+    let mut message = format!("gRPC {:?}: {}", status.code(), status.message());
+    // A status with a source was made by the client from a broken connection, not sent by
+    // the server; such a connection is retried, as for HTTP.
+    let mut source = std::error::Error::source(status);
+    let broken = source.is_some();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !message.ends_with(&text) {
+            message = format!("{message}: {text}");
+        }
+        source = s.source();
+    }
     let retry_info = retry_delay(status.details());
+    if broken && status.code() == Code::Unknown {
+        return Failure::Retryable {
+            message,
+            after: None,
+        };
+    }
     match status.code() {
         Code::Cancelled
         | Code::DeadlineExceeded
@@ -447,6 +511,17 @@ fn retry_delay(details: &[u8]) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_header_name_is_shown_only_up_to_the_bad_character() {
+        let text = bad_header_name("Authorization: Basic dXNlcjpwYXNzd29yZA");
+        assert_eq!(
+            text,
+            "header \"Authorization\"…: a header name cannot contain ':'; write headers as \
+             name=value (e.g. authorization=Bearer%20…)"
+        );
+        assert!(!bad_header_name("x-key\u{1}secret").contains("secret"));
+    }
 
     #[test]
     fn retry_info_is_read_from_the_status_details() {
