@@ -29,6 +29,11 @@ pub enum SinkError {
 /// Where spans go. `send` delivers one run (in chunks) and reports how many spans went out.
 pub trait Sink {
     fn send(&mut self, run: &BuiltRun, resource: &Resource) -> Result<usize, SinkError>;
+    /// `send` for a run the caller is done with, so a sink may move the spans instead of
+    /// copying them.
+    fn send_owned(&mut self, run: BuiltRun, resource: &Resource) -> Result<usize, SinkError> {
+        self.send(&run, resource)
+    }
     /// Flushes whatever is buffered; called once after the last run.
     fn finish(&mut self) -> Result<(), SinkError> {
         Ok(())

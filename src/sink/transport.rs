@@ -52,7 +52,7 @@ pub struct Transport {
     timeout: Duration,
     /// For the endpoint doctor, which is asked once: later failures are the same story.
     config: SinkConfig,
-    diagnosed: std::cell::Cell<bool>,
+    diagnosed: std::sync::atomic::AtomicBool,
 }
 
 enum Kind {
@@ -89,7 +89,7 @@ impl Transport {
             kind,
             timeout: config.timeout,
             config: config.clone(),
-            diagnosed: std::cell::Cell::new(false),
+            diagnosed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -148,7 +148,10 @@ impl Transport {
 
     /// The doctor's sentence as "; …", on the first failure only.
     fn diagnose(&self, failure: &str) -> Option<doctor::Diagnosis> {
-        if self.diagnosed.replace(true) {
+        if self
+            .diagnosed
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
             return None;
         }
         doctor::diagnose(&self.config, failure).map(|d| doctor::Diagnosis {

@@ -11,7 +11,9 @@
 //! `generated_at`.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -371,7 +373,8 @@ fn convert(
     let mut steps = Vec::with_capacity(a.results.len() * if options.phase_spans { 3 } else { 1 });
     // A node listed twice (not seen in real artifacts, but nothing forbids it) is a second
     // attempt of that node rather than a reason to drop the run.
-    let mut seen: HashMap<&str, u32> = HashMap::with_capacity(a.results.len());
+    let mut seen: HashMap<&str, u32> =
+        HashMap::with_capacity_and_hasher(a.results.len(), Default::default());
     for (i, r) in a.results.iter().enumerate() {
         let attempt = {
             let n = seen.entry(r.unique_id.as_ref()).or_insert(0);

@@ -17,7 +17,7 @@ use crate::trace::timeline::{self, Timeline};
 use crate::trace::{ids, BuildError};
 
 /// The spans of one run and how to continue its trace.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct BuiltRun {
     pub system: String,
     pub run_id: String,
@@ -214,7 +214,8 @@ fn checked_timeline(run: &Run) -> Result<Timeline, BuildError> {
 }
 
 fn check_unique_steps(run: &Run) -> Result<(), BuildError> {
-    let mut seen = std::collections::HashSet::with_capacity(run.steps.len());
+    let mut seen =
+        rustc_hash::FxHashSet::with_capacity_and_hasher(run.steps.len(), Default::default());
     for s in &run.steps {
         if !seen.insert((s.id.as_str(), s.attempt)) {
             return Err(BuildError::DuplicateStep {

@@ -2,7 +2,7 @@
 //! deterministically — never from the clock — and the invariants are enforced before export:
 //! end ≥ start, every parent covers its children, the run covers everything.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::record::{Nanos, Run, TimeSource};
 use crate::trace::BuildError;
@@ -29,7 +29,8 @@ pub struct Timeline {
 /// Index of every step by id; for a repeated id (several attempts) the latest attempt wins,
 /// which is what a link or a parent reference means.
 pub fn index_by_id(run: &Run) -> HashMap<&str, usize> {
-    let mut index: HashMap<&str, usize> = HashMap::with_capacity(run.steps.len());
+    let mut index: HashMap<&str, usize> =
+        HashMap::with_capacity_and_hasher(run.steps.len(), Default::default());
     for (i, step) in run.steps.iter().enumerate() {
         match index.get(step.id.as_str()) {
             Some(&j) if run.steps[j].attempt > step.attempt => {}
