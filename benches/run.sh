@@ -80,6 +80,7 @@ if has P4; then
   { echo "name: bench-200"; echo "type: chain"; echo "steps:"
     for i in $(seq 1 200); do echo "  - name: s$i"; echo "    command: \"true\""; done; } > "$flow"
   hyperfine -N --warmup 2 --runs "$RUNS" --export-markdown $work/p4.md \
-    -n "retrace run (200 steps)" "$bin run $flow -q --log-dir $work/logs ${endpoint[*]}" \
+    --prepare "rm -rf $work/p4" \
+    -n "retrace run (200 steps)" "$bin run $flow -q --records $work/p4/run.jsonl --log-dir $work/p4/logs ${endpoint[*]}" \
     -n "shell loop (200 x sh -c true)" "sh -c 'for i in \$(seq 1 200); do sh -c true; done'"
 fi
