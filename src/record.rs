@@ -129,16 +129,18 @@ impl<'de> Deserialize<'de> for Attributes {
                 self,
                 mut access: A,
             ) -> Result<Attributes, A::Error> {
-                let mut out = Attributes(Vec::with_capacity(access.size_hint().unwrap_or(0)));
+                let mut read = Vec::with_capacity(access.size_hint().unwrap_or(0));
                 while let Some(key) = access.next_key::<String>()? {
                     // null means "not recorded", as for the records' optional fields.
                     let value = access.next_value::<Option<AttrValue>>().map_err(|e| {
                         serde::de::Error::custom(format_args!("attribute {key:?}: {e}"))
                     })?;
                     if let Some(value) = value {
-                        out.set(key, value);
+                        read.push((AttrKey::Owned(key), value));
                     }
                 }
+                let mut out = Attributes::default();
+                out.merge(read);
                 Ok(out)
             }
         }
@@ -156,14 +158,24 @@ impl Attributes {
             self.put(key, v);
         }
     }
-    /// Sets `key`, replacing an earlier value in place: OTLP keys must be unique and a
-    /// repeated key in a hand-written record means "this one" (JSON's last-wins).
-    pub fn set(&mut self, key: impl Into<AttrKey>, value: impl Into<AttrValue>) {
-        let key = key.into();
-        let value = value.into();
-        match self.0.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.0.push((key, value)),
+    /// Sets each of `other`'s attributes, replacing an earlier value of the same key in place:
+    /// OTLP keys must be unique, and a repeated key in a hand-written record means "this one"
+    /// (JSON's last-wins). Indexed, so a record with 100,000 attributes stays linear.
+    pub fn merge(&mut self, other: impl IntoIterator<Item = (AttrKey, AttrValue)>) {
+        let mut at: rustc_hash::FxHashMap<AttrKey, usize> = self
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (k.clone(), i))
+            .collect();
+        for (key, value) in other {
+            match at.get(&key) {
+                Some(&i) => self.0[i].1 = value,
+                None => {
+                    at.insert(key.clone(), self.0.len());
+                    self.0.push((key, value));
+                }
+            }
         }
     }
     pub fn get(&self, key: &str) -> Option<&AttrValue> {

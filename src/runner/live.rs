@@ -115,9 +115,7 @@ impl<'a> LiveRun<'a> {
         self.run.end = Some(end);
         self.run.outcome = outcome;
         self.run.message = message;
-        for (key, value) in end_attributes.iter() {
-            self.run.attributes.set(key.clone(), value.clone());
-        }
+        self.run.attributes.merge(end_attributes.0.iter().cloned());
         self.append(&records::end_line(&self.run, &end_attributes));
         self.send(&[0], true);
         self.delivery.finish()

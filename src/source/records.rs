@@ -202,9 +202,7 @@ impl Source for Records {
                     run.end = e.end;
                     run.outcome = e.outcome;
                     run.message = e.message;
-                    for (key, value) in e.attributes.0 {
-                        run.attributes.set(key, value);
-                    }
+                    run.attributes.merge(e.attributes.0);
                 }
             }
         }
