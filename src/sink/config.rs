@@ -334,24 +334,29 @@ fn merge(into: &mut Vec<(String, String)>, pairs: Vec<(String, String)>, case_in
 }
 
 fn is_loopback_host(authority: &str) -> bool {
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.split_once(']'))
-        .map_or_else(
-            || host.rsplit_once(':').map_or(host, |(h, _)| h),
-            |(h, _)| h,
-        );
+    let (host, _) = host_and_port(authority);
     matches!(host, "localhost" | "127.0.0.1" | "::1") || host.starts_with("127.")
 }
 
-/// Port of a URL's authority, if written.
-pub fn port_of(url: &str) -> Option<u16> {
+/// Host (without userinfo or IPv6 brackets) and written port of a URL's authority; the URL
+/// may lack its scheme.
+pub fn host_and_port(url: &str) -> (&str, Option<u16>) {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
     let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let port = authority.rsplit_once(':')?.1;
-    port.trim_end_matches(']').parse().ok()
+    let (host, port) = match authority.strip_prefix('[').and_then(|a| a.split_once(']')) {
+        Some((host, after)) => (host, after.strip_prefix(':')),
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    (host, port.and_then(|p| p.parse().ok()))
+}
+
+/// Port of a URL's authority, if written.
+fn port_of(url: &str) -> Option<u16> {
+    host_and_port(url).1
 }
 
 pub fn path_of(url: &str) -> &str {
@@ -811,5 +816,13 @@ mod tests {
         );
         assert_eq!(redact_url("http://host:4317"), "http://host:4317");
         assert_eq!(port_of("http://[::1]:4318/v1/traces"), Some(4318));
+        assert_eq!(port_of("http://[::1]/v1/traces"), None);
+        assert_eq!(
+            host_and_port("http://u:p@c:4318/v1/traces"),
+            ("c", Some(4318))
+        );
+        assert_eq!(host_and_port("c"), ("c", None));
+        assert!(is_loopback_host("u:p@[::1]:4317"));
+        assert!(is_loopback_host("127.0.0.2"));
     }
 }

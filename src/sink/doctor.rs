@@ -13,7 +13,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use crate::sink::config::{path_of, Protocol, SinkConfig};
+use crate::sink::config::{host_and_port, path_of, Protocol, SinkConfig};
 
 /// Connect plus first answer, per probe (three at most): a receiver answers within a round
 /// trip; 250 ms keeps the three within the second the exit bound allows after `--timeout`.
@@ -82,7 +82,7 @@ pub fn diagnose(config: &SinkConfig, failure: &str) -> Option<Diagnosis> {
     } else if !grpc_transport_failure(failure) {
         return None;
     }
-    let (host, port) = host_port(url)?;
+    let (host, port) = host_port(url);
     let place = format!("{host}:{port}");
     let uncertain = |text| {
         Some(Diagnosis {
@@ -144,24 +144,11 @@ fn grpc_transport_failure(failure: &str) -> bool {
     .any(|p| failure.starts_with(p))
 }
 
-/// Host and port of a URL (default ports by scheme), without userinfo.
-fn host_port(url: &str) -> Option<(String, u16)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let default = if scheme == "https" { 443 } else { 80 };
-    if let Some(bracketed) = authority.strip_prefix('[') {
-        let (host, after) = bracketed.split_once(']')?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().ok()?,
-            None => default,
-        };
-        return Some((host.to_owned(), port));
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) => Some((host.to_owned(), port.parse().ok()?)),
-        None => Some((authority.to_owned(), default)),
-    }
+/// Host and port of a URL, the port defaulting by scheme.
+fn host_port(url: &str) -> (String, u16) {
+    let (host, port) = host_and_port(url);
+    let default = if url.starts_with("https://") { 443 } else { 80 };
+    (host.to_owned(), port.unwrap_or(default))
 }
 
 /// Asks `host:port` in the three ways in turn (`budget` each); the first answer that says
@@ -173,14 +160,13 @@ pub fn probe(host: &str, port: u16, budget: Duration) -> Peer {
         Err(e) => return Peer::Unreachable(e.to_string()),
     };
     let hello = client_hello();
-    let mut peer = Peer::Unreachable("the name resolves to no address".into());
     for opening in [H2_PREFACE, &hello[..], H1_REQUEST] {
-        peer = ask(&addrs, opening, Instant::now() + budget);
+        let peer = ask(&addrs, opening, Instant::now() + budget);
         if peer != Peer::Silent {
-            break;
+            return peer;
         }
     }
-    peer
+    Peer::Silent
 }
 
 /// Sends `opening` on a fresh connection and classifies the first bytes back.
@@ -300,13 +286,10 @@ mod tests {
 
     #[test]
     fn host_and_port_come_from_the_url_without_userinfo() {
-        assert_eq!(
-            host_port("http://u:p@c:4318/v1/traces"),
-            Some(("c".into(), 4318))
-        );
-        assert_eq!(host_port("https://c/v1/traces"), Some(("c".into(), 443)));
-        assert_eq!(host_port("http://[::1]:4317"), Some(("::1".into(), 4317)));
-        assert_eq!(host_port("http://[::1]"), Some(("::1".into(), 80)));
+        assert_eq!(host_port("http://u:p@c:4318/v1/traces"), ("c".into(), 4318));
+        assert_eq!(host_port("https://c/v1/traces"), ("c".into(), 443));
+        assert_eq!(host_port("http://[::1]:4317"), ("::1".into(), 4317));
+        assert_eq!(host_port("http://[::1]"), ("::1".into(), 80));
     }
 
     #[test]

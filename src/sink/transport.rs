@@ -52,7 +52,7 @@ pub struct Transport {
     timeout: Duration,
     /// For the endpoint doctor, which is asked once: later failures are the same story.
     config: SinkConfig,
-    diagnosed: std::sync::atomic::AtomicBool,
+    diagnosed: std::cell::Cell<bool>,
 }
 
 enum Kind {
@@ -89,7 +89,7 @@ impl Transport {
             kind,
             timeout: config.timeout,
             config: config.clone(),
-            diagnosed: std::sync::atomic::AtomicBool::new(false),
+            diagnosed: std::cell::Cell::new(false),
         })
     }
 
@@ -121,16 +121,18 @@ impl Transport {
             };
             let (message, after) = match failure {
                 Failure::Permanent(message) => {
-                    let hint = self.diagnose(&message).map_or_else(String::new, |d| d.text);
+                    let hint = self
+                        .diagnose(&message)
+                        .map_or_else(String::new, |d| format!("; {}", d.text));
                     return Err(format!("{message}{hint}"));
                 }
                 Failure::Retryable { message, after } => (message, after),
             };
             if let Some(d) = self.diagnose(&message) {
                 if d.certain {
-                    return Err(format!("{message}{}", d.text));
+                    return Err(format!("{message}; {}", d.text));
                 }
-                hint = d.text;
+                hint = format!("; {}", d.text);
             }
             let wait = after.unwrap_or_else(|| jitter(backoff));
             if Instant::now() + wait >= deadline {
@@ -146,18 +148,12 @@ impl Transport {
         }
     }
 
-    /// The doctor's sentence as "; …", on the first failure only.
+    /// The doctor's finding, on the first failure only.
     fn diagnose(&self, failure: &str) -> Option<doctor::Diagnosis> {
-        if self
-            .diagnosed
-            .swap(true, std::sync::atomic::Ordering::Relaxed)
-        {
+        if self.diagnosed.replace(true) {
             return None;
         }
-        doctor::diagnose(&self.config, failure).map(|d| doctor::Diagnosis {
-            text: format!("; {}", d.text),
-            certain: d.certain,
-        })
+        doctor::diagnose(&self.config, failure)
     }
 
     fn attempt(
