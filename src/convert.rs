@@ -292,15 +292,11 @@ impl<'a> Delivery<'a> {
         if self.export.print_traceparent {
             println!("{}", run.traceparent);
         }
-        self.send_run(run, true);
+        self.send_part(run, true);
     }
 
     /// Sends some spans of a run; `last` marks the part that completes it.
-    pub fn send_part(&mut self, run: &BuiltRun, last: bool) {
-        self.send_run(run.clone(), last);
-    }
-
-    fn send_run(&mut self, run: BuiltRun, last: bool) {
+    pub fn send_part(&mut self, run: BuiltRun, last: bool) {
         self.runs += usize::from(last);
         self.spans += run.spans.len();
         if self.export.dry_run {
@@ -329,7 +325,7 @@ impl<'a> Delivery<'a> {
         }
         let sink = self.sink.as_mut().expect("opened above");
         let resource = sink::resource_for(&run.system, self.config);
-        match sink.send_owned(run, &resource) {
+        match sink.send(run, &resource) {
             Ok(n) => self.sent += n,
             Err(e) => {
                 report(e);

@@ -232,7 +232,7 @@ fn send_dbt_artifacts(
             continue;
         }
         match convert::build_run(run, Some(wrapper), &export.id_namespace()) {
-            Ok((built, _)) => live.send_run(&built),
+            Ok((built, _)) => live.send_run(built),
             Err(problem) => report(problem),
         }
     }

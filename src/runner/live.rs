@@ -99,7 +99,7 @@ impl<'a> LiveRun<'a> {
     }
 
     /// Sends another run through the same delivery (the dbt wrapper's dbt run).
-    pub fn send_run(&mut self, run: &BuiltRun) {
+    pub fn send_run(&mut self, run: BuiltRun) {
         self.delivery.send_part(run, true);
     }
 
@@ -132,7 +132,7 @@ impl<'a> LiveRun<'a> {
                     spans: indices.iter().filter_map(|&i| spans[i].take()).collect(),
                     traceparent: built.traceparent,
                 };
-                self.delivery.send_part(&part, last);
+                self.delivery.send_part(part, last);
             }
             Err(e) => report(format!("run {}: {e}", self.run.run_id)),
         }

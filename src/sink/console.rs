@@ -26,8 +26,8 @@ impl ConsoleSink {
 }
 
 impl Sink for ConsoleSink {
-    fn send(&mut self, run: &BuiltRun, resource: &Resource) -> Result<usize, SinkError> {
-        let text = render(run, resource);
+    fn send(&mut self, run: BuiltRun, resource: &Resource) -> Result<usize, SinkError> {
+        let text = render(&run, resource);
         self.out
             .write_all(text.as_bytes())
             .and_then(|_| self.out.flush())

@@ -13,7 +13,7 @@ use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
 use crate::sink::config::SinkConfig;
-use crate::sink::{Sink, SinkError};
+use crate::sink::{into_chunks, Sink, SinkError};
 use crate::trace::build::BuiltRun;
 
 pub struct FileSink {
@@ -59,14 +59,15 @@ pub fn request(spans: Vec<SpanData>, resource: &Resource) -> ExportTraceServiceR
 }
 
 impl Sink for FileSink {
-    fn send(&mut self, run: &BuiltRun, resource: &Resource) -> Result<usize, SinkError> {
-        for chunk in run.spans.chunks(self.chunk_size) {
-            let line = serde_json::to_vec(&request(chunk.to_vec(), resource))
-                .map_err(|e| self.write_err(e))?;
+    fn send(&mut self, run: BuiltRun, resource: &Resource) -> Result<usize, SinkError> {
+        let spans = run.spans.len();
+        for chunk in into_chunks(run.spans, self.chunk_size) {
+            let line =
+                serde_json::to_vec(&request(chunk, resource)).map_err(|e| self.write_err(e))?;
             self.out.write_all(&line).map_err(|e| self.write_err(e))?;
             self.out.write_all(b"\n").map_err(|e| self.write_err(e))?;
         }
-        Ok(run.spans.len())
+        Ok(spans)
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {

@@ -11,6 +11,7 @@ pub mod spool;
 pub mod transport;
 
 use opentelemetry::KeyValue;
+use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
 use crate::trace::build::BuiltRun;
@@ -27,13 +28,10 @@ pub enum SinkError {
 }
 
 /// Where spans go. `send` delivers one run (in chunks) and reports how many spans went out.
+/// It takes the run by value so a sink can move the spans into its requests: a 20,000-node
+/// run is not copied.
 pub trait Sink {
-    fn send(&mut self, run: &BuiltRun, resource: &Resource) -> Result<usize, SinkError>;
-    /// `send` for a run the caller is done with, so a sink may move the spans instead of
-    /// copying them.
-    fn send_owned(&mut self, run: BuiltRun, resource: &Resource) -> Result<usize, SinkError> {
-        self.send(&run, resource)
-    }
+    fn send(&mut self, run: BuiltRun, resource: &Resource) -> Result<usize, SinkError>;
     /// Flushes whatever is buffered; called once after the last run.
     fn finish(&mut self) -> Result<(), SinkError> {
         Ok(())
@@ -44,9 +42,21 @@ pub trait Sink {
 pub struct NoneSink;
 
 impl Sink for NoneSink {
-    fn send(&mut self, run: &BuiltRun, _: &Resource) -> Result<usize, SinkError> {
+    fn send(&mut self, run: BuiltRun, _: &Resource) -> Result<usize, SinkError> {
         Ok(run.spans.len())
     }
+}
+
+/// Moves `spans` out in chunks of at most `size` (at least 1), in order.
+pub fn into_chunks(mut spans: Vec<SpanData>, size: usize) -> impl Iterator<Item = Vec<SpanData>> {
+    let size = size.max(1);
+    std::iter::from_fn(move || {
+        if spans.is_empty() {
+            return None;
+        }
+        let rest = spans.split_off(size.min(spans.len()));
+        Some(std::mem::replace(&mut spans, rest))
+    })
 }
 
 pub fn open(config: &SinkConfig) -> Result<Box<dyn Sink>, SinkError> {

@@ -68,6 +68,17 @@ pub struct Behavior {
     pub partial_reject: Option<(i64, String)>,
 }
 
+impl Behavior {
+    /// A collector that answers every request with `failure`.
+    pub fn always(failure: Failure) -> Behavior {
+        Behavior {
+            fail_first: usize::MAX,
+            fail_with: failure,
+            ..Behavior::default()
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub enum Failure {
     /// gRPC UNAVAILABLE / HTTP 503.
