@@ -675,14 +675,7 @@ fn env_selects_endpoint_and_protocol() {
 #[test]
 fn a_rejected_export_is_exit_3_with_the_endpoint_named() {
     for proto in Proto::all() {
-        let rx = Receiver::start_with(
-            proto,
-            Behavior {
-                fail_first: 100,
-                fail_with: Failure::InvalidArgument,
-                ..Default::default()
-            },
-        );
+        let rx = Receiver::start_with(proto, Behavior::always(Failure::InvalidArgument));
         let out = send(&rx, &[fixture("06-snapshot").to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(3), "{proto:?}: {}", stderr(&out));
         let err = stderr(&out);

@@ -90,14 +90,7 @@ fn retryable_answers_are_retried_until_delivered() {
 fn a_permanent_error_fails_at_once_with_the_collectors_message() {
     for proto in [Proto::Grpc, Proto::HttpProtobuf] {
         let spool = tempfile::tempdir().unwrap();
-        let rx = Receiver::start_with(
-            proto,
-            Behavior {
-                fail_first: 100,
-                fail_with: Failure::InvalidArgument,
-                ..Default::default()
-            },
-        );
+        let rx = Receiver::start_with(proto, Behavior::always(Failure::InvalidArgument));
         let out = convert(&rx.endpoint(), proto, spool.path(), &[]);
         assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
         assert_eq!(rx.attempts(), 1, "{proto:?}");

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::cli::{retrace, stderr};
-use common::receiver::{closed_port, Proto, Receiver};
+use common::receiver::{closed_port, Behavior, Failure, Proto, Receiver};
 
 const WAIT: Duration = Duration::from_secs(10);
 /// 04-build: the root and 39 nodes.
@@ -182,11 +182,7 @@ fn a_refused_connection_names_the_endpoint_and_where_it_came_from() {
 fn a_collector_answering_with_a_real_status_gets_no_diagnosis() {
     let http = Receiver::start_with(
         Proto::HttpProtobuf,
-        common::receiver::Behavior {
-            fail_first: usize::MAX,
-            fail_with: common::receiver::Failure::InvalidArgument,
-            ..Default::default()
-        },
+        Behavior::always(Failure::InvalidArgument),
     );
     let out = convert(&http.cli_args().each_ref().map(String::as_str));
     let first = stderr(&out).lines().next().unwrap().to_owned();

@@ -173,20 +173,9 @@ fn no_failure_path_shows_a_secret() {
     let refused = closed_port();
     let permanent = Receiver::start_with(
         Proto::HttpProtobuf,
-        Behavior {
-            fail_first: usize::MAX,
-            fail_with: Failure::InvalidArgument,
-            ..Default::default()
-        },
+        Behavior::always(Failure::InvalidArgument),
     );
-    let unavailable = Receiver::start_with(
-        Proto::Grpc,
-        Behavior {
-            fail_first: usize::MAX,
-            fail_with: Failure::Unavailable,
-            ..Default::default()
-        },
-    );
+    let unavailable = Receiver::start_with(Proto::Grpc, Behavior::always(Failure::Unavailable));
     let plaintext = Receiver::start(Proto::HttpProtobuf);
     let scenarios: Vec<(&str, Vec<String>)> = vec![
         (
