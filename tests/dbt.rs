@@ -543,6 +543,7 @@ fn output_file_is_otlp_json_lines() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "40 spans in chunks of 16");
     let mut spans = Vec::new();
+    let mut per_line = Vec::new();
     for line in &lines {
         // Canonical OTLP/JSON: hex ids, 64-bit integers as strings.
         let raw: Value = serde_json::from_str(line).unwrap();
@@ -553,13 +554,15 @@ fn output_file_is_otlp_json_lines() {
             "c8eb10b891ff4a5ea843fa04e6e63990"
         );
         let req: ExportTraceServiceRequest = serde_json::from_str(line).unwrap();
+        let before = spans.len();
         for rs in req.resource_spans {
             for ss in rs.scope_spans {
                 spans.extend(ss.spans);
             }
         }
+        per_line.push(spans.len() - before);
     }
-    assert_eq!(spans.len(), 40);
+    assert_eq!(per_line, [16, 16, 8]);
 
     // The same spans as over the wire.
     let rx = Receiver::start(Proto::Grpc);

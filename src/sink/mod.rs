@@ -47,15 +47,14 @@ impl Sink for NoneSink {
     }
 }
 
-/// Moves `spans` out in chunks of at most `size` (at least 1), in order.
-pub fn into_chunks(mut spans: Vec<SpanData>, size: usize) -> impl Iterator<Item = Vec<SpanData>> {
+/// Moves `spans` out in chunks of at most `size` (at least 1), in order. Each span is moved
+/// once: splitting the vector chunk by chunk would copy the rest of the run every time.
+pub fn into_chunks(spans: Vec<SpanData>, size: usize) -> impl Iterator<Item = Vec<SpanData>> {
     let size = size.max(1);
+    let mut spans = spans.into_iter();
     std::iter::from_fn(move || {
-        if spans.is_empty() {
-            return None;
-        }
-        let rest = spans.split_off(size.min(spans.len()));
-        Some(std::mem::replace(&mut spans, rest))
+        let chunk: Vec<SpanData> = spans.by_ref().take(size).collect();
+        (!chunk.is_empty()).then_some(chunk)
     })
 }
 
