@@ -257,9 +257,10 @@ pub fn build_run(
         run.parent = None;
         clean = false;
     }
-    build::build(&run, injected, &build::scope(), namespace)
+    let name = format!("{} run {}", run.system, run.run_id);
+    build::build(run, injected, &build::scope(), namespace)
         .map(|b| (b, clean))
-        .map_err(|e| format!("{} run {}: {e}", run.system, run.run_id))
+        .map_err(|e| format!("{name}: {e}"))
 }
 
 /// Sends runs as they come; the sink is opened on the first run, so nothing is connected

@@ -45,18 +45,18 @@ pub fn convert(source: &dyn Source, path: &Path) {
     let options = SourceOptions::default();
     if let Ok(runs) = source.parse(path, &options) {
         for run in runs {
-            build_and_encode(&run);
+            build_and_encode(run);
         }
     }
 }
 
 /// The sink side: spans → one OTLP request → OTLP/JSON, as `--output` and the spool write it.
-pub fn build_and_encode(run: &Run) {
+pub fn build_and_encode(run: Run) {
+    let resource =
+        retrace::sink::resource_for(&run.system, &retrace::sink::config::SinkConfig::disabled());
     let Ok(built) = build::build(run, None, &build::scope(), "") else {
         return;
     };
-    let resource =
-        retrace::sink::resource_for(&run.system, &retrace::sink::config::SinkConfig::disabled());
     let request = retrace::sink::file::request(built.spans, &resource);
     serde_json::to_vec(&request).expect("an OTLP request always encodes");
 }

@@ -123,7 +123,7 @@ impl<'a> LiveRun<'a> {
 
     /// Builds the whole run as it stands and sends the spans at `indices` (0 = the root).
     fn send(&mut self, indices: &[usize], last: bool) {
-        match build::build(&self.run, None, &build::scope(), &self.namespace) {
+        match build::build(self.run.clone(), None, &build::scope(), &self.namespace) {
             Ok(built) => {
                 let mut spans: Vec<Option<_>> = built.spans.into_iter().map(Some).collect();
                 let part = BuiltRun {

@@ -1099,7 +1099,8 @@ mod tests {
         let (runs, _) = runs_of(&[("r.json", result)]);
         assert_eq!(runs[0].start, Some(T0), "placed where the tasks were built");
         assert_eq!(runs[0].steps[0].time_source, TimeSource::Derived);
-        crate::trace::build::build(&runs[0], None, &crate::trace::build::scope(), "").unwrap();
+        crate::trace::build::build(runs[0].clone(), None, &crate::trace::build::scope(), "")
+            .unwrap();
     }
 
     #[test]

@@ -455,7 +455,7 @@ mod compliance {
             let runs = source
                 .parse(path, options)
                 .unwrap_or_else(|e| panic!("{e}"));
-            runs.iter()
+            runs.into_iter()
                 .map(|r| {
                     build(r, None, &scope(), "")
                         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))

@@ -110,22 +110,24 @@ impl Identity {
     }
 }
 
-/// `namespace` salts the derived ids (see `ids`); "" for none.
+/// `namespace` salts the derived ids (see `ids`); "" for none. The run is consumed: its
+/// strings move into the spans and each step is freed once its span exists, so a large run
+/// is not held twice.
 pub fn build(
-    run: &Run,
+    run: Run,
     injected: Option<&TraceParent>,
     scope: &InstrumentationScope,
     namespace: &str,
 ) -> Result<BuiltRun, BuildError> {
-    let parent = parent_of(run, injected)?;
-    let identity = Identity::of(run, parent.as_ref(), namespace);
+    let parent = parent_of(&run, injected)?;
+    let identity = Identity::of(&run, parent.as_ref(), namespace);
     let trace_bytes = identity.trace;
     let trace_id = TraceId::from_bytes(trace_bytes);
     let trace_state = Some(&identity.tracestate)
         .filter(|s| !s.is_empty())
         .and_then(|s| TraceState::from_str(s).ok())
         .unwrap_or_default();
-    let timeline = checked_timeline(run)?;
+    let timeline = checked_timeline(&run)?;
 
     let root_bytes = identity.root();
     let step_ids: Vec<[u8; 8]> = run
@@ -133,6 +135,22 @@ pub fn build(
         .iter()
         .map(|s| identity.span(&s.id, s.attempt))
         .collect();
+    // Resolved while every step is still there to be found; empty when no step has links
+    // (a dbt run without its manifest), which spares indexing every step id once more.
+    let mut link_targets: Vec<Vec<usize>> = Vec::new();
+    if run.steps.iter().any(|s| !s.links.is_empty()) {
+        let index = timeline::index_by_id(&run);
+        link_targets = run
+            .steps
+            .iter()
+            .map(|s| {
+                s.links
+                    .iter()
+                    .filter_map(|l| index.get(l.as_str()).copied())
+                    .collect()
+            })
+            .collect();
+    }
     let context_of = |span: [u8; 8]| {
         SpanContext::new(
             trace_id,
@@ -143,7 +161,18 @@ pub fn build(
         )
     };
 
-    let mut spans = Vec::with_capacity(run.steps.len() + 1);
+    let Run {
+        system,
+        run_id,
+        name,
+        pipeline_name,
+        outcome,
+        message,
+        attributes,
+        steps,
+        ..
+    } = run;
+    let mut spans = Vec::with_capacity(steps.len() + 1);
     spans.push(SpanData {
         span_context: context_of(root_bytes),
         parent_span_id: parent
@@ -151,49 +180,60 @@ pub fn build(
             .map_or(SpanId::INVALID, |p| SpanId::from_bytes(p.span_id)),
         parent_span_is_remote: parent.is_some(),
         span_kind: SpanKind::Server,
-        name: Cow::Owned(run.name.clone()),
+        name: Cow::Owned(name),
         start_time: to_system_time(timeline.run.start),
         end_time: to_system_time(timeline.run.end),
-        attributes: root_attributes(run, &timeline),
+        attributes: root_attributes(pipeline_name, &run_id, outcome, attributes, timeline.run),
         dropped_attributes_count: 0,
         events: SpanEvents::default(),
         links: SpanLinks::default(),
-        status: status(run.outcome, run.message.as_deref()),
+        status: status(outcome, message),
         instrumentation_scope: scope.clone(),
     });
 
-    let index = timeline::index_by_id(run);
-    for (i, step) in run.steps.iter().enumerate() {
+    for (i, step) in steps.into_iter().enumerate() {
         let times = timeline.steps[i];
         let parent_span = timeline.parents[i].map_or(root_bytes, |p| step_ids[p]);
         let mut links = SpanLinks::default();
-        links.links = step
-            .links
-            .iter()
-            .filter_map(|l| index.get(l.as_str()))
-            .map(|&j| opentelemetry::trace::Link::new(context_of(step_ids[j]), Vec::new(), 0))
+        links.links = link_targets
+            .get_mut(i)
+            .map(std::mem::take)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|j| opentelemetry::trace::Link::new(context_of(step_ids[j]), Vec::new(), 0))
             .collect();
-        let mut events = SpanEvents::default();
-        events.events = step.events.iter().map(to_event).collect();
+        let Step {
+            id,
+            name,
+            attempt,
+            outcome,
+            message,
+            error_type,
+            attributes,
+            events,
+            ..
+        } = step;
+        let mut span_events = SpanEvents::default();
+        span_events.events = events.into_iter().map(to_event).collect();
         spans.push(SpanData {
             span_context: context_of(step_ids[i]),
             parent_span_id: SpanId::from_bytes(parent_span),
             parent_span_is_remote: false,
             span_kind: SpanKind::Internal,
-            name: Cow::Owned(step.name.clone()),
+            name: Cow::Owned(name),
             start_time: to_system_time(times.start),
             end_time: to_system_time(times.end),
-            attributes: step_attributes(step, times),
+            attributes: step_attributes(id, attempt, outcome, error_type, attributes, times),
             dropped_attributes_count: 0,
-            events,
+            events: span_events,
             links,
-            status: status(step.outcome, step.message.as_deref()),
+            status: status(outcome, message),
             instrumentation_scope: scope.clone(),
         });
     }
     Ok(BuiltRun {
-        system: run.system.clone(),
-        run_id: run.run_id.clone(),
+        system,
+        run_id,
         spans,
         traceparent: identity.traceparent(root_bytes),
     })
@@ -254,66 +294,75 @@ pub fn to_system_time(nanos: Nanos) -> SystemTime {
     UNIX_EPOCH + Duration::from_nanos(nanos.max(0) as u64)
 }
 
-fn status(outcome: Outcome, message: Option<&str>) -> Status {
+fn status(outcome: Outcome, message: Option<String>) -> Status {
     match outcome {
-        o if o.is_error() => Status::error(message.unwrap_or_default().to_owned()),
+        o if o.is_error() => Status::error(message.unwrap_or_default()),
         Outcome::Success => Status::Ok,
         _ => Status::Unset,
     }
 }
 
-fn root_attributes(run: &Run, t: &Timeline) -> Vec<KeyValue> {
-    let mut out = Vec::with_capacity(run.attributes.0.len() + 6);
-    let has = |k: &str| run.attributes.get(k).is_some();
-    if !has(sc::CICD_PIPELINE_NAME) {
-        out.push(KeyValue::new(
-            sc::CICD_PIPELINE_NAME,
-            run.pipeline_name.clone(),
-        ));
+fn root_attributes(
+    pipeline_name: String,
+    run_id: &str,
+    outcome: Outcome,
+    attributes: Attributes,
+    times: timeline::Span,
+) -> Vec<KeyValue> {
+    let mut out = Vec::with_capacity(attributes.0.len() + 6);
+    if attributes.get(sc::CICD_PIPELINE_NAME).is_none() {
+        out.push(KeyValue::new(sc::CICD_PIPELINE_NAME, pipeline_name));
     }
-    if !has(sc::CICD_PIPELINE_RUN_ID) {
-        out.push(KeyValue::new(sc::CICD_PIPELINE_RUN_ID, run.run_id.clone()));
+    if attributes.get(sc::CICD_PIPELINE_RUN_ID).is_none() {
+        out.push(KeyValue::new(sc::CICD_PIPELINE_RUN_ID, run_id.to_owned()));
     }
-    if let Some(result) = run.outcome.as_str() {
+    if let Some(result) = outcome.as_str() {
         out.push(KeyValue::new(sc::CICD_PIPELINE_RESULT, result));
     }
-    if run.outcome.is_error() {
+    if outcome.is_error() {
         out.push(KeyValue::new(
             sc::ERROR_TYPE,
-            run.outcome.as_str().unwrap_or("_OTHER"),
+            outcome.as_str().unwrap_or("_OTHER"),
         ));
     }
-    push_attributes(&mut out, &run.attributes);
-    push_time_marks(&mut out, t.run);
+    push_attributes(&mut out, attributes);
+    push_time_marks(&mut out, times);
     out
 }
 
-fn step_attributes(step: &Step, times: timeline::Span) -> Vec<KeyValue> {
-    let mut out = Vec::with_capacity(step.attributes.0.len() + 8);
-    let has = |k: &str| step.attributes.get(k).is_some();
-    if !has(sc::CICD_TASK_NAME) {
-        out.push(KeyValue::new(sc::CICD_TASK_NAME, step.id.clone()));
-    }
-    if !has(sc::CICD_TASK_RUN_ID) {
-        let run_id = if step.attempt > 1 {
-            format!("{}#{}", step.id, step.attempt)
+fn step_attributes(
+    id: String,
+    attempt: u32,
+    outcome: Outcome,
+    error_type: Option<String>,
+    attributes: Attributes,
+    times: timeline::Span,
+) -> Vec<KeyValue> {
+    let mut out = Vec::with_capacity(attributes.0.len() + 8);
+    // The run id is made first: the name takes the step id itself.
+    let task_run_id = attributes.get(sc::CICD_TASK_RUN_ID).is_none().then(|| {
+        if attempt > 1 {
+            format!("{id}#{attempt}")
         } else {
-            step.id.clone()
-        };
+            id.clone()
+        }
+    });
+    if attributes.get(sc::CICD_TASK_NAME).is_none() {
+        out.push(KeyValue::new(sc::CICD_TASK_NAME, id));
+    }
+    if let Some(run_id) = task_run_id {
         out.push(KeyValue::new(sc::CICD_TASK_RUN_ID, run_id));
     }
-    if let Some(result) = step.outcome.as_str() {
+    if let Some(result) = outcome.as_str() {
         out.push(KeyValue::new(sc::CICD_TASK_RUN_RESULT, result));
     }
-    if step.outcome.is_error() {
-        let error_type = step
-            .error_type
-            .as_deref()
-            .or(step.outcome.as_str())
-            .unwrap_or("_OTHER");
-        out.push(KeyValue::new(sc::ERROR_TYPE, error_type.to_owned()));
+    if outcome.is_error() {
+        let error_type = error_type
+            .or_else(|| outcome.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "_OTHER".to_owned());
+        out.push(KeyValue::new(sc::ERROR_TYPE, error_type));
     }
-    push_attributes(&mut out, &step.attributes);
+    push_attributes(&mut out, attributes);
     push_time_marks(&mut out, times);
     out
 }
@@ -327,33 +376,35 @@ fn push_time_marks(out: &mut Vec<KeyValue>, times: timeline::Span) {
     }
 }
 
-fn push_attributes(out: &mut Vec<KeyValue>, attrs: &Attributes) {
+fn push_attributes(out: &mut Vec<KeyValue>, attrs: Attributes) {
     out.extend(
         attrs
-            .iter()
-            .map(|(k, v)| KeyValue::new(k.clone(), to_value(v))),
+            .0
+            .into_iter()
+            .map(|(k, v)| KeyValue::new(k, to_value(v))),
     );
 }
 
-fn to_value(v: &AttrValue) -> Value {
+fn to_value(v: AttrValue) -> Value {
     match v {
-        AttrValue::Bool(b) => Value::Bool(*b),
-        AttrValue::Int(i) => Value::I64(*i),
+        AttrValue::Bool(b) => Value::Bool(b),
+        AttrValue::Int(i) => Value::I64(i),
         // Non-finite doubles are not valid OTLP/JSON: send them as text.
         AttrValue::Float(f) if !f.is_finite() => Value::String(f.to_string().into()),
-        AttrValue::Float(f) => Value::F64(*f),
-        AttrValue::Str(s) => Value::String(s.clone().into()),
+        AttrValue::Float(f) => Value::F64(f),
+        AttrValue::Str(s) => Value::String(s.into()),
         AttrValue::StrList(l) => Value::Array(Array::String(
-            l.iter().cloned().map(StringValue::from).collect(),
+            l.into_iter().map(StringValue::from).collect(),
         )),
     }
 }
 
-fn to_event(e: &Event) -> opentelemetry::trace::Event {
+fn to_event(e: Event) -> opentelemetry::trace::Event {
     let attrs = e
         .attributes
-        .iter()
-        .map(|(k, v)| KeyValue::new(k.clone(), to_value(v)))
+        .0
+        .into_iter()
+        .map(|(k, v)| KeyValue::new(k, to_value(v)))
         .collect();
-    opentelemetry::trace::Event::new(e.name.clone(), to_system_time(e.time), attrs, 0)
+    opentelemetry::trace::Event::new(e.name, to_system_time(e.time), attrs, 0)
 }
