@@ -15,10 +15,10 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use prost::bytes::Bytes;
 use prost::Message;
 
 use crate::sink::config::{Compression, Protocol, SinkConfig};
@@ -64,7 +64,7 @@ enum Kind {
         headers: reqwest::header::HeaderMap,
     },
     Grpc {
-        client: Box<TraceServiceClient<tonic::transport::Channel>>,
+        client: Box<tonic::client::Grpc<tonic::transport::Channel>>,
         metadata: tonic::metadata::MetadataMap,
         /// Declared after the client so it is dropped last.
         runtime: tokio::runtime::Runtime,
@@ -104,6 +104,8 @@ impl Transport {
         request: &ExportTraceServiceRequest,
         deadline: Instant,
     ) -> Result<Accepted, String> {
+        // Encoded once: a retry sends the same bytes.
+        let body = self.encode(request)?;
         let mut backoff = FIRST_BACKOFF;
         let mut attempts = 0u32;
         let mut hint = String::new();
@@ -115,7 +117,7 @@ impl Transport {
                     "no answer within the timeout ({attempts} attempts){hint}"
                 ));
             }
-            let failure = match self.attempt(request, left) {
+            let failure = match self.attempt(&body, left) {
                 Ok(accepted) => return Ok(accepted),
                 Err(f) => f,
             };
@@ -156,11 +158,33 @@ impl Transport {
         doctor::diagnose(&self.config, failure)
     }
 
-    fn attempt(
-        &self,
-        request: &ExportTraceServiceRequest,
-        left: Duration,
-    ) -> Result<Accepted, Failure> {
+    /// The request as the wire carries it: protobuf (gRPC, HTTP/protobuf) or OTLP/JSON,
+    /// gzipped for HTTP when asked (gRPC compresses in its own framing).
+    fn encode(&self, request: &ExportTraceServiceRequest) -> Result<Bytes, String> {
+        match &self.kind {
+            Kind::Http { json, gzip, .. } => {
+                let body = if *json {
+                    serde_json::to_vec(request)
+                        .map_err(|e| format!("cannot encode OTLP/JSON: {e}"))?
+                } else {
+                    request.encode_to_vec()
+                };
+                if !*gzip {
+                    return Ok(body.into());
+                }
+                let mut encoder =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                encoder
+                    .write_all(&body)
+                    .and_then(|()| encoder.finish())
+                    .map(Bytes::from)
+                    .map_err(|e| format!("cannot gzip the request: {e}"))
+            }
+            Kind::Grpc { .. } => Ok(request.encode_to_vec().into()),
+        }
+    }
+
+    fn attempt(&self, body: &Bytes, left: Duration) -> Result<Accepted, Failure> {
         match &self.kind {
             Kind::Http {
                 client,
@@ -168,18 +192,23 @@ impl Transport {
                 json,
                 gzip,
                 headers,
-            } => http_attempt(client, url, *json, *gzip, headers, request, left),
+            } => http_attempt(client, url, *json, *gzip, headers, body.clone(), left),
             Kind::Grpc {
                 client,
                 metadata,
                 runtime,
             } => {
-                let mut call = tonic::Request::new(request.clone());
+                let mut call = tonic::Request::new(body.clone());
                 *call.metadata_mut() = metadata.clone();
                 call.set_timeout(left);
                 let mut client = client.as_ref().clone();
-                let answer = runtime
-                    .block_on(async { tokio::time::timeout(left, client.export(call)).await });
+                let export = async {
+                    client.ready().await.map_err(|e| {
+                        tonic::Status::unknown(format!("the channel is not ready: {e}"))
+                    })?;
+                    client.unary(call, EXPORT_PATH.clone(), EncodedExport).await
+                };
+                let answer = runtime.block_on(async { tokio::time::timeout(left, export).await });
                 match answer {
                     Err(_) => Err(Failure::Retryable {
                         message: "no answer within the timeout".into(),
@@ -277,15 +306,13 @@ fn http_attempt(
     json: bool,
     gzip: bool,
     headers: &reqwest::header::HeaderMap,
-    request: &ExportTraceServiceRequest,
+    body: Bytes,
     left: Duration,
 ) -> Result<Accepted, Failure> {
-    let (content_type, mut body) = if json {
-        let body = serde_json::to_vec(request)
-            .map_err(|e| Failure::Permanent(format!("cannot encode OTLP/JSON: {e}")))?;
-        ("application/json", body)
+    let content_type = if json {
+        "application/json"
     } else {
-        ("application/x-protobuf", request.encode_to_vec())
+        "application/x-protobuf"
     };
     let mut call = client
         .post(url)
@@ -293,11 +320,6 @@ fn http_attempt(
         .headers(headers.clone())
         .header(reqwest::header::CONTENT_TYPE, content_type);
     if gzip {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        body = encoder
-            .write_all(&body)
-            .and_then(|()| encoder.finish())
-            .map_err(|e| Failure::Permanent(format!("cannot gzip the request: {e}")))?;
         call = call.header(reqwest::header::CONTENT_ENCODING, "gzip");
     }
     let response = call.body(body).send().map_err(|e| Failure::Retryable {
@@ -398,7 +420,7 @@ fn grpc(config: &SinkConfig) -> Result<Kind, String> {
         let _guard = runtime.enter();
         endpoint.connect_lazy()
     };
-    let mut client = TraceServiceClient::new(channel);
+    let mut client = tonic::client::Grpc::new(channel);
     if config.compression == Some(Compression::Gzip) {
         client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
     }
@@ -419,6 +441,56 @@ fn grpc(config: &SinkConfig) -> Result<Kind, String> {
         metadata,
         runtime,
     })
+}
+
+static EXPORT_PATH: http::uri::PathAndQuery = http::uri::PathAndQuery::from_static(
+    "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+);
+
+/// TraceService/Export with a request already encoded (`Transport::encode`), so a retry
+/// neither clones nor re-encodes it.
+#[derive(Clone, Copy)]
+struct EncodedExport;
+
+impl tonic::codec::Codec for EncodedExport {
+    type Encode = Bytes;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = EncodedExport;
+    type Decoder = EncodedExport;
+    fn encoder(&mut self) -> Self {
+        *self
+    }
+    fn decoder(&mut self) -> Self {
+        *self
+    }
+}
+
+impl tonic::codec::Encoder for EncodedExport {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        body: Bytes,
+        buf: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use prost::bytes::BufMut;
+        buf.reserve(body.len());
+        buf.put_slice(&body);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for EncodedExport {
+    type Item = ExportTraceServiceResponse;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        buf: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<ExportTraceServiceResponse>, tonic::Status> {
+        ExportTraceServiceResponse::decode(buf)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(format!("cannot decode the response: {e}")))
+    }
 }
 
 fn grpc_failure(status: &tonic::Status) -> Failure {
