@@ -232,3 +232,75 @@ fn main() {
             .expect("serve");
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::count_spans;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message;
+
+    fn span(name: &str) -> Span {
+        Span {
+            name: name.into(),
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            start_time_unix_nano: 1,
+            end_time_unix_nano: u64::MAX,
+            attributes: vec![KeyValue {
+                key: "k".into(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::IntValue(-1)),
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn counts_the_spans_of_every_resource_and_scope() {
+        let scope = |n: usize| ScopeSpans {
+            spans: (0..n).map(|i| span(&format!("s{i}"))).collect(),
+            schema_url: "x".into(),
+            ..Default::default()
+        };
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![
+                ResourceSpans {
+                    scope_spans: vec![scope(3), scope(0), scope(200)],
+                    ..Default::default()
+                },
+                ResourceSpans {
+                    scope_spans: vec![scope(1)],
+                    schema_url: "y".into(),
+                    ..Default::default()
+                },
+            ],
+        };
+        assert_eq!(count_spans(&request.encode_to_vec()), Some(204));
+        assert_eq!(count_spans(&[]), Some(0));
+    }
+
+    #[test]
+    fn a_malformed_request_is_not_counted() {
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![span("a"), span("b")],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let bytes = request.encode_to_vec();
+        assert_eq!(count_spans(&bytes[..bytes.len() - 1]), None, "truncated");
+        assert_eq!(count_spans(&[0x0a, 0xff]), None, "length past the end");
+        assert_eq!(
+            count_spans(&[0x0b]),
+            None,
+            "wire type 3 (groups) is not OTLP"
+        );
+    }
+}
