@@ -1,7 +1,8 @@
 //! In-process costs of a large dbt conversion, stage by stage: the JSON parse alone (the
-//! floor), the source (parse + records), the trace builder, and OTLP encoding. The input is
-//! the real 04-build run_results.json scaled to 20,000 results in memory (unique ids,
-//! times shifted), as `tools/gen-run-results.py` does for the whole-process benchmarks.
+//! floor: generic and typed), the source (parse + records), the trace builder, and OTLP
+//! encoding. The input is the real 04-build run_results.json scaled to 20,000 results in
+//! memory (unique ids, times shifted), as `tools/gen-run-results.py` does for the
+//! whole-process benchmarks.
 //!
 //!     cargo bench --bench pipeline
 
@@ -55,6 +56,9 @@ fn pipeline(c: &mut Criterion) {
     g.bench_function("serde_json::Value parse (floor)", |b| {
         b.iter(|| serde_json::from_slice::<serde_json::Value>(&bytes).unwrap())
     });
+    g.bench_function("serde_json typed parse (dbt source's structs)", |b| {
+        b.iter(|| retrace::source::dbt::parse_only(&bytes).unwrap())
+    });
     g.bench_function("source: read + parse + records", |b| {
         b.iter(|| Dbt.parse(&path, &options).unwrap())
     });
@@ -66,18 +70,21 @@ fn pipeline(c: &mut Criterion) {
             criterion::BatchSize::LargeInput,
         )
     });
-    g.bench_function("OTLP request + protobuf encode", |b| {
-        b.iter(|| {
-            built
-                .spans
-                .chunks(512)
-                .map(|chunk| {
-                    retrace::sink::file::request(chunk.to_vec(), &resource)
-                        .encode_to_vec()
-                        .len()
-                })
-                .sum::<usize>()
-        })
+    // As the sink does it: spans moved into chunks of 512, one request each, encoded once.
+    g.bench_function("OTLP requests + protobuf encode", |b| {
+        b.iter_batched(
+            || built.spans.clone(),
+            |spans| {
+                retrace::sink::into_chunks(spans, 512)
+                    .map(|chunk| {
+                        retrace::sink::file::request(chunk, &resource)
+                            .encode_to_vec()
+                            .len()
+                    })
+                    .sum::<usize>()
+            },
+            criterion::BatchSize::LargeInput,
+        )
     });
     g.finish();
 }

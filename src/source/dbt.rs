@@ -32,6 +32,13 @@ use crate::trace::semconv as sc;
 
 pub struct Dbt;
 
+/// The typed parse alone (no records), for `benches/pipeline.rs`: the floor is the
+/// parse, so it is measured apart from the conversion. Returns the number of results.
+#[doc(hidden)]
+pub fn parse_only(bytes: &[u8]) -> serde_json::Result<usize> {
+    serde_json::from_slice::<Artifact>(bytes).map(|a| a.results.len())
+}
+
 const RUN_RESULTS: &str = "run_results.json";
 const SOURCES: &str = "sources.json";
 const MANIFEST: &str = "manifest.json";
