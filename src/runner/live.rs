@@ -121,19 +121,10 @@ impl<'a> LiveRun<'a> {
         self.delivery.finish()
     }
 
-    /// Builds the whole run as it stands and sends the spans at `indices` (0 = the root).
+    /// Sends the spans at `indices` (0 = the root) of the run as it stands.
     fn send(&mut self, indices: &[usize], last: bool) {
-        match build::build(self.run.clone(), None, &build::scope(), &self.namespace) {
-            Ok(built) => {
-                let mut spans: Vec<Option<_>> = built.spans.into_iter().map(Some).collect();
-                let part = BuiltRun {
-                    system: built.system,
-                    run_id: built.run_id,
-                    spans: indices.iter().filter_map(|&i| spans[i].take()).collect(),
-                    traceparent: built.traceparent,
-                };
-                self.delivery.send_part(part, last);
-            }
+        match build::build_part(&self.run, indices, &build::scope(), &self.namespace) {
+            Ok(part) => self.delivery.send_part(part, last),
             Err(e) => report(format!("run {}: {e}", self.run.run_id)),
         }
     }

@@ -110,6 +110,164 @@ impl Identity {
     }
 }
 
+/// What every span of one run shares: ids, trace state, the parent context and the resolved
+/// times.
+struct Frame<'a> {
+    identity: Identity,
+    trace_id: TraceId,
+    trace_state: TraceState,
+    parent: Option<TraceParent>,
+    root: [u8; 8],
+    timeline: Timeline,
+    scope: &'a InstrumentationScope,
+}
+
+/// The root's own fields, moved out of a run (`build`) or copied (`build_part`).
+struct RootFields {
+    name: String,
+    pipeline_name: String,
+    outcome: Outcome,
+    message: Option<String>,
+    attributes: Attributes,
+}
+
+impl<'a> Frame<'a> {
+    fn of(
+        run: &Run,
+        injected: Option<&TraceParent>,
+        scope: &'a InstrumentationScope,
+        namespace: &str,
+    ) -> Result<Frame<'a>, BuildError> {
+        let parent = parent_of(run, injected)?;
+        let identity = Identity::of(run, parent.as_ref(), namespace);
+        let trace_state = Some(&identity.tracestate)
+            .filter(|s| !s.is_empty())
+            .and_then(|s| TraceState::from_str(s).ok())
+            .unwrap_or_default();
+        Ok(Frame {
+            trace_id: TraceId::from_bytes(identity.trace),
+            trace_state,
+            parent,
+            root: identity.root(),
+            timeline: checked_timeline(run)?,
+            identity,
+            scope,
+        })
+    }
+
+    fn context(&self, span: [u8; 8]) -> SpanContext {
+        SpanContext::new(
+            self.trace_id,
+            SpanId::from_bytes(span),
+            TraceFlags::SAMPLED,
+            false,
+            self.trace_state.clone(),
+        )
+    }
+
+    fn root_span(&self, run_id: &str, root: RootFields) -> SpanData {
+        SpanData {
+            span_context: self.context(self.root),
+            parent_span_id: self
+                .parent
+                .as_ref()
+                .map_or(SpanId::INVALID, |p| SpanId::from_bytes(p.span_id)),
+            parent_span_is_remote: self.parent.is_some(),
+            span_kind: SpanKind::Server,
+            name: Cow::Owned(root.name),
+            start_time: to_system_time(self.timeline.run.start),
+            end_time: to_system_time(self.timeline.run.end),
+            attributes: root_attributes(
+                root.pipeline_name,
+                run_id,
+                root.outcome,
+                root.attributes,
+                self.timeline.run,
+            ),
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: status(root.outcome, root.message),
+            instrumentation_scope: self.scope.clone(),
+        }
+    }
+
+    /// The span of step `i`, given its id, its parent step's id (None = the root) and the
+    /// ids of the steps it links to.
+    fn step_span(
+        &self,
+        i: usize,
+        step: Step,
+        id: [u8; 8],
+        parent: Option<[u8; 8]>,
+        links: Vec<[u8; 8]>,
+    ) -> SpanData {
+        let times = self.timeline.steps[i];
+        let mut span_links = SpanLinks::default();
+        span_links.links = links
+            .into_iter()
+            .map(|l| opentelemetry::trace::Link::new(self.context(l), Vec::new(), 0))
+            .collect();
+        let Step {
+            id: step_id,
+            name,
+            attempt,
+            outcome,
+            message,
+            error_type,
+            attributes,
+            events,
+            ..
+        } = step;
+        let mut span_events = SpanEvents::default();
+        span_events.events = events.into_iter().map(to_event).collect();
+        SpanData {
+            span_context: self.context(id),
+            parent_span_id: SpanId::from_bytes(parent.unwrap_or(self.root)),
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Internal,
+            name: Cow::Owned(name),
+            start_time: to_system_time(times.start),
+            end_time: to_system_time(times.end),
+            attributes: step_attributes(step_id, attempt, outcome, error_type, attributes, times),
+            dropped_attributes_count: 0,
+            events: span_events,
+            links: span_links,
+            status: status(outcome, message),
+            instrumentation_scope: self.scope.clone(),
+        }
+    }
+
+    fn built(&self, system: String, run_id: String, spans: Vec<SpanData>) -> BuiltRun {
+        BuiltRun {
+            system,
+            run_id,
+            spans,
+            traceparent: self.identity.traceparent(self.root),
+        }
+    }
+}
+
+/// The steps each step links to, as step indexes (unknown ids dropped); `None` when no step
+/// has links (a dbt run without its manifest), which spares indexing every step id.
+fn link_targets(run: &Run) -> Option<Vec<Vec<usize>>> {
+    if run.steps.iter().all(|s| s.links.is_empty()) {
+        return None;
+    }
+    let index = timeline::index_by_id(run);
+    Some(
+        run.steps
+            .iter()
+            .map(|s| {
+                s.links
+                    .iter()
+                    .filter_map(|l| index.get(l.as_str()).copied())
+                    .collect()
+            })
+            .collect(),
+    )
+}
+
 /// `namespace` salts the derived ids (see `ids`); "" for none. The run is consumed: its
 /// strings move into the spans and each step is freed once its span exists, so a large run
 /// is not held twice.
@@ -119,47 +277,14 @@ pub fn build(
     scope: &InstrumentationScope,
     namespace: &str,
 ) -> Result<BuiltRun, BuildError> {
-    let parent = parent_of(&run, injected)?;
-    let identity = Identity::of(&run, parent.as_ref(), namespace);
-    let trace_bytes = identity.trace;
-    let trace_id = TraceId::from_bytes(trace_bytes);
-    let trace_state = Some(&identity.tracestate)
-        .filter(|s| !s.is_empty())
-        .and_then(|s| TraceState::from_str(s).ok())
-        .unwrap_or_default();
-    let timeline = checked_timeline(&run)?;
-
-    let root_bytes = identity.root();
+    let frame = Frame::of(&run, injected, scope, namespace)?;
     let step_ids: Vec<[u8; 8]> = run
         .steps
         .iter()
-        .map(|s| identity.span(&s.id, s.attempt))
+        .map(|s| frame.identity.span(&s.id, s.attempt))
         .collect();
-    // Resolved while every step is still there to be found; empty when no step has links
-    // (a dbt run without its manifest), which spares indexing every step id once more.
-    let mut link_targets: Vec<Vec<usize>> = Vec::new();
-    if run.steps.iter().any(|s| !s.links.is_empty()) {
-        let index = timeline::index_by_id(&run);
-        link_targets = run
-            .steps
-            .iter()
-            .map(|s| {
-                s.links
-                    .iter()
-                    .filter_map(|l| index.get(l.as_str()).copied())
-                    .collect()
-            })
-            .collect();
-    }
-    let context_of = |span: [u8; 8]| {
-        SpanContext::new(
-            trace_id,
-            SpanId::from_bytes(span),
-            TraceFlags::SAMPLED,
-            false,
-            trace_state.clone(),
-        )
-    };
+    // Resolved while every step is still there to be found.
+    let mut links = link_targets(&run).unwrap_or_default();
 
     let Run {
         system,
@@ -173,70 +298,68 @@ pub fn build(
         ..
     } = run;
     let mut spans = Vec::with_capacity(steps.len() + 1);
-    spans.push(SpanData {
-        span_context: context_of(root_bytes),
-        parent_span_id: parent
-            .as_ref()
-            .map_or(SpanId::INVALID, |p| SpanId::from_bytes(p.span_id)),
-        parent_span_is_remote: parent.is_some(),
-        span_kind: SpanKind::Server,
-        name: Cow::Owned(name),
-        start_time: to_system_time(timeline.run.start),
-        end_time: to_system_time(timeline.run.end),
-        attributes: root_attributes(pipeline_name, &run_id, outcome, attributes, timeline.run),
-        dropped_attributes_count: 0,
-        events: SpanEvents::default(),
-        links: SpanLinks::default(),
-        status: status(outcome, message),
-        instrumentation_scope: scope.clone(),
-    });
-
+    let root = RootFields {
+        name,
+        pipeline_name,
+        outcome,
+        message,
+        attributes,
+    };
+    spans.push(frame.root_span(&run_id, root));
     for (i, step) in steps.into_iter().enumerate() {
-        let times = timeline.steps[i];
-        let parent_span = timeline.parents[i].map_or(root_bytes, |p| step_ids[p]);
-        let mut links = SpanLinks::default();
-        links.links = link_targets
-            .get_mut(i)
-            .map(std::mem::take)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|j| opentelemetry::trace::Link::new(context_of(step_ids[j]), Vec::new(), 0))
-            .collect();
-        let Step {
-            id,
-            name,
-            attempt,
-            outcome,
-            message,
-            error_type,
-            attributes,
-            events,
-            ..
-        } = step;
-        let mut span_events = SpanEvents::default();
-        span_events.events = events.into_iter().map(to_event).collect();
-        spans.push(SpanData {
-            span_context: context_of(step_ids[i]),
-            parent_span_id: SpanId::from_bytes(parent_span),
-            parent_span_is_remote: false,
-            span_kind: SpanKind::Internal,
-            name: Cow::Owned(name),
-            start_time: to_system_time(times.start),
-            end_time: to_system_time(times.end),
-            attributes: step_attributes(id, attempt, outcome, error_type, attributes, times),
-            dropped_attributes_count: 0,
-            events: span_events,
-            links,
-            status: status(outcome, message),
-            instrumentation_scope: scope.clone(),
-        });
+        let parent = frame.timeline.parents[i].map(|p| step_ids[p]);
+        let linked = links.get_mut(i).map(std::mem::take).unwrap_or_default();
+        let linked = linked.into_iter().map(|j| step_ids[j]).collect();
+        spans.push(frame.step_span(i, step, step_ids[i], parent, linked));
     }
-    Ok(BuiltRun {
-        system,
-        run_id,
-        spans,
-        traceparent: identity.traceparent(root_bytes),
-    })
+    Ok(frame.built(system, run_id, spans))
+}
+
+/// Some spans of a run, built exactly as `build` builds them from the whole run: `which`
+/// holds span positions (0 = the root, i + 1 = step i). The live runner sends each step's
+/// span as the step finishes; only those spans are made (and their steps copied), the
+/// times and parents are still resolved over the whole run.
+pub fn build_part(
+    run: &Run,
+    which: &[usize],
+    scope: &InstrumentationScope,
+    namespace: &str,
+) -> Result<BuiltRun, BuildError> {
+    let frame = Frame::of(run, None, scope, namespace)?;
+    let id_of = |j: usize| frame.identity.span(&run.steps[j].id, run.steps[j].attempt);
+    let any_links = which.iter().any(|&w| {
+        w.checked_sub(1)
+            .and_then(|i| run.steps.get(i))
+            .is_some_and(|s| !s.links.is_empty())
+    });
+    let links = if any_links {
+        link_targets(run).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let mut spans = Vec::with_capacity(which.len());
+    for &position in which {
+        let Some(i) = position.checked_sub(1) else {
+            let root = RootFields {
+                name: run.name.clone(),
+                pipeline_name: run.pipeline_name.clone(),
+                outcome: run.outcome,
+                message: run.message.clone(),
+                attributes: run.attributes.clone(),
+            };
+            spans.push(frame.root_span(&run.run_id, root));
+            continue;
+        };
+        let Some(step) = run.steps.get(i) else {
+            continue;
+        };
+        let parent = frame.timeline.parents[i].map(id_of);
+        let linked = links
+            .get(i)
+            .map_or_else(Vec::new, |l| l.iter().map(|&j| id_of(j)).collect());
+        spans.push(frame.step_span(i, step.clone(), id_of(i), parent, linked));
+    }
+    Ok(frame.built(run.system.clone(), run.run_id.clone(), spans))
 }
 
 /// Whether `build` accepts the run itself (its times, step ids and parents; a parent context
@@ -407,4 +530,98 @@ fn to_event(e: Event) -> opentelemetry::trace::Event {
         .map(|(k, v)| KeyValue::new(k, to_value(v)))
         .collect();
     opentelemetry::trace::Event::new(e.name, to_system_time(e.time), attrs, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Event, Outcome, Step};
+
+    fn step(id: &str, start: Option<i64>, end: Option<i64>) -> Step {
+        let mut s = Step::new(id, format!("step {id}"));
+        s.start = start;
+        s.end = end;
+        s.outcome = Outcome::Success;
+        s
+    }
+
+    /// Parents (attempts under a task, widened by them), links, an untimed step placed after
+    /// its upstream, a second attempt, a failure, events and attributes.
+    fn run() -> Run {
+        let mut task = step("task", Some(200), Some(250));
+        task.attributes.put("k", "v");
+        let mut attempt1 = step("task#1", Some(190), Some(220));
+        attempt1.parent = Some("task".into());
+        attempt1.outcome = Outcome::Failure;
+        attempt1.message = Some("exit 1".into());
+        let mut attempt2 = step("task#2", Some(230), Some(300));
+        attempt2.parent = Some("task".into());
+        attempt2.attempt = 2;
+        attempt2.events = vec![Event {
+            time: 240,
+            name: "retry".into(),
+            attributes: Default::default(),
+        }];
+        let mut after = step("after", Some(310), Some(400));
+        after.links = vec!["task".into(), "missing".into()];
+        let mut skipped = step("skipped", None, None);
+        skipped.links = vec!["after".into()];
+        skipped.outcome = Outcome::Skip;
+        Run {
+            system: "retrace".into(),
+            run_id: "r1".into(),
+            name: "flow".into(),
+            pipeline_name: "flow".into(),
+            start: Some(100),
+            end: None,
+            outcome: Outcome::Failure,
+            message: Some("1 failed".into()),
+            parent: None,
+            native_trace_id: None,
+            attributes: Default::default(),
+            steps: vec![task, attempt1, attempt2, after, skipped],
+        }
+    }
+
+    #[test]
+    fn a_part_is_exactly_those_spans_of_the_whole_build() {
+        let scope = scope();
+        let whole = build(run(), None, &scope, "ns").unwrap();
+        assert_eq!(whole.spans.len(), 6);
+        for which in [
+            vec![0],
+            vec![1],
+            vec![2, 3],
+            vec![4],
+            vec![5],
+            vec![3, 1, 0],
+        ] {
+            let part = build_part(&run(), &which, &scope, "ns").unwrap();
+            let expected: Vec<String> = which
+                .iter()
+                .map(|&w| format!("{:?}", whole.spans[w]))
+                .collect();
+            let got: Vec<String> = part.spans.iter().map(|s| format!("{s:?}")).collect();
+            assert_eq!(got, expected, "spans {which:?}");
+            assert_eq!(part.traceparent, whole.traceparent);
+            assert_eq!(
+                (part.system.as_str(), part.run_id.as_str()),
+                ("retrace", "r1")
+            );
+        }
+        // The untimed step sits at the end of its upstream; the task is widened by its
+        // attempts; links to an unknown step are dropped.
+        let skipped = &whole.spans[5];
+        assert_eq!(skipped.start_time, to_system_time(400));
+        assert_eq!(whole.spans[1].start_time, to_system_time(190));
+        assert_eq!(whole.spans[1].end_time, to_system_time(300));
+        assert_eq!(whole.spans[4].links.links.len(), 1);
+        assert_eq!(
+            whole.spans[2].parent_span_id,
+            whole.spans[1].span_context.span_id()
+        );
+        // A position past the last step is no span, not a panic.
+        let part = build_part(&run(), &[9], &scope, "ns").unwrap();
+        assert!(part.spans.is_empty());
+    }
 }
