@@ -49,7 +49,9 @@ use serde::{Deserialize, Deserializer};
 
 use crate::record::{Attributes, Event, Nanos, Outcome, Run, Step, TimeSource};
 use crate::source::time::{parse_in_zone, Zone};
-use crate::source::{check_runs, contains, read_file, shorten, Source, SourceError, SourceOptions};
+use crate::source::{
+    check_runs, contains, json_message, read_file, shorten, Source, SourceError, SourceOptions,
+};
 use crate::trace::semconv as sc;
 
 pub struct Dagu;
@@ -425,9 +427,7 @@ fn read_status(path: &Path) -> Result<Status, SourceError> {
 /// to the line, so only the column is kept).
 fn describe(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
-    let text = e.to_string();
-    let position = format!(" at line {} column {}", e.line(), e.column());
-    let bare = text.strip_suffix(&position).unwrap_or(&text);
+    let bare = json_message(e);
     match e.classify() {
         Category::Eof => "truncated JSON".to_owned(),
         Category::Syntax => format!("not valid JSON: {bare} at column {}", e.column()),

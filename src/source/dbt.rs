@@ -25,7 +25,7 @@ use crate::record::{
 };
 use crate::source::time::{parse_utc, seconds_to_nanos};
 use crate::source::{
-    check_runs, contains, json_object, read_file, Source, SourceError, SourceOptions,
+    check_runs, contains, json_message, json_object, read_file, Source, SourceError, SourceOptions,
 };
 use crate::trace::ids::uuid_bytes;
 use crate::trace::semconv as sc;
@@ -857,16 +857,8 @@ struct Decoded {
 
 impl Decoded {
     fn of(r: &NodeResult) -> Result<Decoded, String> {
-        // The error's line and column would count inside the field, not the file.
         let field = |name: &'static str| {
-            move |e: serde_json::Error| {
-                let text = e.to_string();
-                let position = format!(" at line {} column {}", e.line(), e.column());
-                format!(
-                    "{name}: unexpected content: {}",
-                    text.strip_suffix(&position).unwrap_or(&text)
-                )
-            }
+            move |e: serde_json::Error| format!("{name}: unexpected content: {}", json_message(&e))
         };
         Ok(Decoded {
             message: decoded(r.message).map_err(field("message"))?,

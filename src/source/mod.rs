@@ -75,6 +75,17 @@ impl SourceError {
     }
 }
 
+/// A serde_json error's message without serde's " at line L column C", for errors whose
+/// position counts inside a part of the file (one line, one field), not the file.
+pub fn json_message(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    let position = format!(" at line {} column {}", err.line(), err.column());
+    match text.strip_suffix(&position) {
+        Some(bare) => bare.to_owned(),
+        None => text,
+    }
+}
+
 /// Options every source may use.
 #[derive(Clone, Debug, Default)]
 pub struct SourceOptions {
@@ -406,6 +417,21 @@ mod tests {
         assert!(cut.len() < 600, "{}", cut.len());
         assert!(cut.starts_with("aaa") && cut.ends_with("zzz"), "{cut}");
         assert!(cut.contains("bytes]"), "{cut}");
+    }
+
+    #[test]
+    fn json_message_drops_only_serdes_position() {
+        let e = serde_json::from_str::<bool>("\n  42").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid type: integer `42`, expected a boolean at line 2 column 4"
+        );
+        assert_eq!(
+            json_message(&e),
+            "invalid type: integer `42`, expected a boolean"
+        );
+        let e = serde_json::Error::io(std::io::Error::other("disk"));
+        assert_eq!(json_message(&e), "disk");
     }
 
     #[test]
