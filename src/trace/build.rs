@@ -248,24 +248,22 @@ impl<'a> Frame<'a> {
     }
 }
 
-/// The steps each step links to, as step indexes (unknown ids dropped); `None` when no step
+/// The steps each step links to, as step indexes (unknown ids dropped); empty when no step
 /// has links (a dbt run without its manifest), which spares indexing every step id.
-fn link_targets(run: &Run) -> Option<Vec<Vec<usize>>> {
+fn link_targets(run: &Run) -> Vec<Vec<usize>> {
     if run.steps.iter().all(|s| s.links.is_empty()) {
-        return None;
+        return Vec::new();
     }
     let index = timeline::index_by_id(run);
-    Some(
-        run.steps
-            .iter()
-            .map(|s| {
-                s.links
-                    .iter()
-                    .filter_map(|l| index.get(l.as_str()).copied())
-                    .collect()
-            })
-            .collect(),
-    )
+    run.steps
+        .iter()
+        .map(|s| {
+            s.links
+                .iter()
+                .filter_map(|l| index.get(l.as_str()).copied())
+                .collect()
+        })
+        .collect()
 }
 
 /// `namespace` salts the derived ids (see `ids`); "" for none. The run is consumed: its
@@ -284,7 +282,7 @@ pub fn build(
         .map(|s| frame.identity.span(&s.id, s.attempt))
         .collect();
     // Resolved while every step is still there to be found.
-    let mut links = link_targets(&run).unwrap_or_default();
+    let mut links = link_targets(&run);
 
     let Run {
         system,
@@ -333,7 +331,7 @@ pub fn build_part(
             .is_some_and(|s| !s.links.is_empty())
     });
     let links = if any_links {
-        link_targets(run).unwrap_or_default()
+        link_targets(run)
     } else {
         Vec::new()
     };
