@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::cli::{retrace, stderr};
+use common::cli::{retrace, run, stderr};
 use common::fs::write;
 use common::receiver::{Behavior, Failure, Proto, ReceivedSpan, Receiver};
 use serde_json::Value;
@@ -19,16 +19,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/dbt")
         .join(name)
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("run retrace");
-    assert!(
-        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
-        "retrace panicked: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 fn send(receiver: &Receiver, args: &[&str]) -> Output {

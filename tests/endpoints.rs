@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::cli::{retrace, stderr};
+use common::cli::{retrace, run, stderr};
 use common::receiver::{closed_port, Behavior, Failure, Proto, Receiver};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -25,15 +25,11 @@ fn fixture() -> PathBuf {
 
 /// `retrace dbt` with a 2 s timeout and no spool; `args` are the export flags.
 fn convert(args: &[&str]) -> Output {
-    let out = retrace()
+    run(retrace()
         .arg("dbt")
         .arg(fixture())
         .args(["-q", "--no-spool", "--timeout", "2s"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
-    out
+        .args(args))
 }
 
 /// The doctor's sentence: what follows the transport error on the first error line.

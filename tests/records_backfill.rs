@@ -7,21 +7,18 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use common::cli::{retrace, stderr};
+use common::cli::{retrace, run, stderr};
 use common::receiver::{Proto, Receiver};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 fn send(rx: &Receiver, verb: &str, paths: &[PathBuf]) -> Output {
-    let out = retrace()
-        .arg(verb)
-        .args(paths)
-        .args(rx.cli_args())
-        .args(["--timeout", "5s", "--tz", "UTC"])
-        .output()
-        .unwrap();
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
-    out
+    run(retrace().arg(verb).args(paths).args(rx.cli_args()).args([
+        "--timeout",
+        "5s",
+        "--tz",
+        "UTC",
+    ]))
 }
 
 const RECORDS: &str = r#"{"type":"run","schema":"retrace.records/v1","system":"retrace","run_id":"run-42","name":"DAG: etl","pipeline_name":"etl","start":1795239100000000000,"attributes":{"dag.name":"etl","dag.run_id":"run-42"}}

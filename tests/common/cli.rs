@@ -18,6 +18,17 @@ pub fn retrace() -> Command {
     cmd
 }
 
+/// Runs the binary to completion; a panic fails the test whatever the exit code says.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run retrace");
+    assert!(
+        !stderr(&out).contains("panicked"),
+        "retrace panicked: {}",
+        stderr(&out)
+    );
+    out
+}
+
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
