@@ -1,58 +1,37 @@
-//! The conversion verbs: inputs → runs (a source) → spans (`trace/`) → a sink. Every problem
-//! is one line on stderr naming the file; a bad input never stops the others. Runs are sent
-//! as they are built, through one sink (one connection) for the whole invocation.
+//! Converting artifacts: inputs → runs (a source) → spans (`trace/`) → a delivery. Every
+//! problem is one line on stderr naming the file; a bad input never stops the others. Runs
+//! are sent as they are built, through one sink (one connection) for the whole invocation.
 
 use std::path::PathBuf;
 
-use crate::cli::ExportArgs;
-use crate::record::Run;
-use crate::sink::config::{self, EnvSnapshot, ExporterKind, SinkConfig, SinkFlags};
-use crate::sink::{self, Sink};
+use crate::record::{Nanos, Run};
+use crate::report::{exit, report};
+use crate::sink::delivery::{Delivery, Export};
 use crate::source::{self, Source, SourceError, SourceOptions};
 use crate::trace::build::{self, BuiltRun};
-use crate::trace::context::{InjectedContext, TraceParent};
+use crate::trace::context::TraceParent;
 
-/// Process exit codes (README "Exit codes").
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const INPUT: i32 = 1;
-    pub const USAGE: i32 = 2;
-    pub const DELIVERY: i32 = 3;
-}
-
-pub fn report(message: impl std::fmt::Display) {
-    eprintln!("retrace: {message}");
-}
-
-/// Which runs to send (backfill's `--since`/`--until`, on the run's start) and how to salt
-/// derived ids (`--namespace`).
-#[derive(Clone, Debug, Default)]
+/// Which runs to send: backfill's `--since`/`--until`, on the run's start.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Selection {
-    pub since: Option<i64>,
-    pub until: Option<i64>,
-    pub namespace: String,
+    pub since: Option<Nanos>,
+    pub until: Option<Nanos>,
 }
 
-/// One format's verb (`retrace dbt …`, `retrace airflow …`).
+/// One format's files (`retrace dbt …`, `retrace airflow …`); returns the exit code.
 pub fn run(
     source: &'static dyn Source,
     paths: &[PathBuf],
     options: &SourceOptions,
-    export: &ExportArgs,
-    env: &EnvSnapshot,
+    export: &Export,
 ) -> i32 {
     let (files, errors) = source::expand_inputs(source, paths);
-    let selection = Selection {
-        namespace: export.id_namespace(),
-        ..Default::default()
-    };
     execute(
         vec![(source, files)],
         errors,
         options,
         export,
-        env,
-        &selection,
+        Selection::default(),
         false,
     )
 }
@@ -61,9 +40,8 @@ pub fn run(
 pub fn backfill(
     paths: &[PathBuf],
     options: &SourceOptions,
-    export: &ExportArgs,
-    env: &EnvSnapshot,
-    selection: &Selection,
+    export: &Export,
+    selection: Selection,
 ) -> i32 {
     let (files, errors) = source::expand_any(paths);
     let mut groups: Vec<(&'static dyn Source, Vec<PathBuf>)> = Vec::new();
@@ -73,21 +51,7 @@ pub fn backfill(
             None => groups.push((source, vec![file])),
         }
     }
-    execute(groups, errors, options, export, env, selection, true)
-}
-
-/// The sink configuration and the injected parent context (flag > env) of a verb, or the
-/// one line that says what is wrong with them.
-pub fn prepare(
-    flags: &SinkFlags,
-    export: &ExportArgs,
-    env: &EnvSnapshot,
-) -> Result<(SinkConfig, Option<TraceParent>), String> {
-    let config = config::resolve(flags, env).map_err(|e| e.to_string())?;
-    let injected = InjectedContext::from_env(export.traceparent.clone(), export.tracestate.clone())
-        .resolve()
-        .map_err(|(origin, e)| format!("invalid trace context in {origin}: {e}"))?;
-    Ok((config, injected))
+    execute(groups, errors, options, export, selection, true)
 }
 
 /// What happened to the inputs, for the closing summary.
@@ -102,27 +66,20 @@ fn execute(
     groups: Vec<(&'static dyn Source, Vec<PathBuf>)>,
     input_errors: Vec<SourceError>,
     options: &SourceOptions,
-    export: &ExportArgs,
-    env: &EnvSnapshot,
-    selection: &Selection,
+    export: &Export,
+    selection: Selection,
     summarise: bool,
 ) -> i32 {
     let started = std::time::Instant::now();
-    let (config, injected) = match prepare(&export.sink_flags(), export, env) {
-        Ok(prepared) => prepared,
-        Err(problem) => {
-            report(problem);
-            return exit::USAGE;
-        }
-    };
     let total_files: usize = groups.iter().map(|(_, f)| f.len()).sum();
-    let progress = progress_bar(total_files as u64, export.quiet);
+    let progress = progress_bar(total_files as u64, export.options.quiet);
     let mut ledger = Ledger {
-        delivery: Delivery::new(&config, export),
+        delivery: Delivery::new(export),
         problems: Vec::new(),
         input_failed: false,
         tally: Tally::default(),
-        injected: injected.as_ref(),
+        injected: export.parent.as_ref(),
+        namespace: &export.namespace,
         selection,
     };
     for e in &input_errors {
@@ -157,7 +114,7 @@ fn execute(
     }
     let delivered = ledger.delivery.finish();
     let tally = &ledger.tally;
-    if summarise && !export.quiet {
+    if summarise && !export.options.quiet {
         report(format!(
             "backfill: {} files converted, {} failed, {} runs outside --since/--until skipped, {:.1}s",
             tally.files_converted,
@@ -184,7 +141,8 @@ struct Ledger<'a> {
     input_failed: bool,
     tally: Tally,
     injected: Option<&'a TraceParent>,
-    selection: &'a Selection,
+    namespace: &'a str,
+    selection: Selection,
 }
 
 impl Ledger<'_> {
@@ -197,10 +155,10 @@ impl Ledger<'_> {
     /// Builds and sends runs (those inside `--since`/`--until`).
     fn convert(&mut self, runs: Vec<Run>) {
         for run in runs {
-            match build_run(run, self.injected, &self.selection.namespace) {
+            match build::build_under(run, self.injected, self.namespace) {
                 Ok((built, clean)) => {
                     self.input_failed |= !clean;
-                    if selected(&built, self.selection) {
+                    if selected(&built, &self.selection) {
                         self.delivery.send(built);
                     } else {
                         self.tally.runs_filtered += 1;
@@ -242,142 +200,4 @@ fn selected(run: &BuiltRun, selection: &Selection) -> bool {
     });
     selection.since.is_none_or(|since| start >= since)
         && selection.until.is_none_or(|until| start < until)
-}
-
-/// Builds a run's spans. An invalid trace context inside the artifact is reported and the run
-/// is sent as its own trace (returned with `clean = false`).
-pub fn build_run(
-    mut run: Run,
-    injected: Option<&TraceParent>,
-    namespace: &str,
-) -> Result<(BuiltRun, bool), String> {
-    let mut clean = true;
-    if let Err(e) = build::parent_of(&run, injected) {
-        report(format!("{e}; sending the run without that parent"));
-        run.parent = None;
-        clean = false;
-    }
-    let name = format!("{} run {}", run.system, run.run_id);
-    build::build(run, injected, &build::scope(), namespace)
-        .map(|b| (b, clean))
-        .map_err(|e| format!("{name}: {e}"))
-}
-
-/// Sends runs as they come; the sink is opened on the first run, so nothing is connected
-/// when there is nothing to send. The live verbs (runner, exec) send a run in parts.
-pub struct Delivery<'a> {
-    config: &'a SinkConfig,
-    export: &'a ExportArgs,
-    sink: Option<Box<dyn Sink>>,
-    runs: usize,
-    spans: usize,
-    sent: usize,
-    failed: bool,
-}
-
-impl<'a> Delivery<'a> {
-    pub fn new(config: &'a SinkConfig, export: &'a ExportArgs) -> Self {
-        Delivery {
-            config,
-            export,
-            sink: None,
-            runs: 0,
-            spans: 0,
-            sent: 0,
-            failed: false,
-        }
-    }
-
-    /// Sends a whole run (and prints its traceparent when asked).
-    pub fn send(&mut self, run: BuiltRun) {
-        if self.export.print_traceparent {
-            println!("{}", run.traceparent);
-        }
-        self.send_part(run, true);
-    }
-
-    /// Sends some spans of a run; `last` marks the part that completes it.
-    pub fn send_part(&mut self, run: BuiltRun, last: bool) {
-        self.runs += usize::from(last);
-        self.spans += run.spans.len();
-        if self.export.dry_run {
-            println!(
-                "would send {} spans of {} run {} (trace {}) to {}",
-                run.spans.len(),
-                run.system,
-                run.run_id,
-                &run.traceparent[3..35],
-                destination(self.config)
-            );
-            return;
-        }
-        if self.sink.is_none() {
-            match sink::open(self.config) {
-                Ok(s) => self.sink = Some(s),
-                Err(e) => {
-                    // Reported once; later runs count as undelivered.
-                    if !self.failed {
-                        report(e);
-                    }
-                    self.failed = true;
-                    return;
-                }
-            }
-        }
-        let sink = self.sink.as_mut().expect("opened above");
-        let resource = sink::resource_for(&run.system, self.config);
-        match sink.send(run, &resource) {
-            Ok(n) => self.sent += n,
-            Err(e) => {
-                report(e);
-                self.failed = true;
-            }
-        }
-    }
-
-    /// Flushes and reports; false when something was not delivered.
-    pub fn finish(mut self) -> bool {
-        if self.export.dry_run {
-            return true;
-        }
-        if let Some(sink) = self.sink.as_mut() {
-            if let Err(e) = sink.finish() {
-                report(e);
-                self.failed = true;
-            }
-        }
-        if !self.export.quiet && self.runs > 0 && self.config.exporter != ExporterKind::Console {
-            report(format!(
-                "{} {} of {} spans from {} run(s) to {}",
-                if self.failed {
-                    "delivered only"
-                } else {
-                    "delivered"
-                },
-                self.sent,
-                self.spans,
-                self.runs,
-                destination(self.config)
-            ));
-        }
-        !self.failed
-    }
-}
-
-fn destination(config: &SinkConfig) -> String {
-    match config.exporter {
-        ExporterKind::Otlp => format!(
-            "{} ({})",
-            config.endpoint_display(),
-            config.protocol.as_str()
-        ),
-        ExporterKind::File => config
-            .output
-            .as_deref()
-            .unwrap_or(std::path::Path::new("-"))
-            .display()
-            .to_string(),
-        ExporterKind::Console => "the console".into(),
-        ExporterKind::None => "nowhere (exporter none)".into(),
-    }
 }

@@ -1,14 +1,14 @@
-//! retrace as a library: the binary (`main.rs`) is a thin dispatcher over these modules, and
-//! the fuzz targets and benchmarks reach the parsers and the trace builder through here.
-//!
-//! Architecture: `source` (artifacts → `record`) → `trace` (records → spans) → `sink`
-//! (spans → OTLP, files, console); `runner` produces records live; `convert` ties them together.
+//! retrace as a library: the binary (`main.rs`) parses the command line and runs a verb
+//! (`cmd`); the fuzz targets and benchmarks reach the parsers and the trace builder through
+//! here. ARCHITECTURE.md describes the layers: `cmd` (verbs) → `convert` / `runner` →
+//! `source` (artifacts → `record`) → `trace` (records → spans), and `sink` (spans → OTLP,
+//! files, console), with `report` (messages, exit codes) below them all.
 
-pub mod cli;
+pub mod cmd;
 pub mod convert;
 pub mod record;
+pub mod report;
 pub mod runner;
-pub mod send;
 pub mod sink;
 pub mod source;
 pub mod trace;

@@ -2126,7 +2126,8 @@ fn convert(case: &Case, extra: &[&str]) -> Output {
         .arg(&case.arg)
         .args(&case.extra)
         .args(extra);
-    if case.verb != "dbt" {
+    // Only the formats with zone-less times take --tz.
+    if matches!(case.verb, "dagu" | "dotflow") {
         cmd.args(["--tz", "UTC"]);
     }
     cmd.output().expect("run retrace")
@@ -2610,10 +2611,10 @@ fn non_finite_doubles_never_reach_the_wire() {
                     "--timeout",
                     "10s",
                 ])
-                .args(if *verb == "dbt" {
-                    &[][..]
-                } else {
+                .args(if matches!(*verb, "dagu" | "dotflow") {
                     &["--tz", "UTC"][..]
+                } else {
+                    &[][..]
                 })
                 .output()
                 .unwrap();

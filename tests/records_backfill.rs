@@ -13,12 +13,16 @@ use common::receiver::{Proto, Receiver};
 const WAIT: Duration = Duration::from_secs(10);
 
 fn send(rx: &Receiver, verb: &str, paths: &[PathBuf]) -> Output {
-    run(retrace().arg(verb).args(paths).args(rx.cli_args()).args([
-        "--timeout",
-        "5s",
-        "--tz",
-        "UTC",
-    ]))
+    let mut cmd = retrace();
+    cmd.arg(verb)
+        .args(paths)
+        .args(rx.cli_args())
+        .args(["--timeout", "5s"]);
+    // `records` times carry their zone; backfill also reads formats whose times do not.
+    if verb == "backfill" {
+        cmd.args(["--tz", "UTC"]);
+    }
+    run(&mut cmd)
 }
 
 const RECORDS: &str = r#"{"type":"run","schema":"retrace.records/v1","system":"retrace","run_id":"run-42","name":"DAG: etl","pipeline_name":"etl","start":1795239100000000000,"attributes":{"dag.name":"etl","dag.run_id":"run-42"}}

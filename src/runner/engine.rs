@@ -10,14 +10,14 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::cli::ExportArgs;
-use crate::convert::{exit, prepare, report, Delivery};
 use crate::record::{Attributes, Nanos, Outcome, Step};
+use crate::report::{exit, report};
 use crate::runner::live::{self, LiveRun};
 use crate::runner::process::{self, Launch, Output};
 use crate::runner::spec::{self, StepSpec, Workflow};
 use crate::runner::{enter_span, inherited_otel, signals, Clock};
-use crate::sink::config::EnvSnapshot;
+use crate::sink::config::{EnvSnapshot, FileDefaults};
+use crate::sink::delivery::{Delivery, Export};
 use crate::trace::build::Identity;
 use crate::trace::semconv as sc;
 
@@ -35,36 +35,21 @@ pub struct RunOptions {
 /// directory, so a CI job can upload `.retrace/` as an artifact.
 pub const DEFAULT_RUNS_DIR: &str = ".retrace/runs";
 
-pub fn run(
-    workflow_path: &std::path::Path,
-    options: &RunOptions,
-    export: &ExportArgs,
-    env: &EnvSnapshot,
-) -> i32 {
-    let workflow = match spec::load(workflow_path) {
-        Ok(w) => w,
-        Err(e) => {
-            report(e);
-            return exit::USAGE;
-        }
-    };
+/// The workflow's `otel:` block as the lowest layer of export settings, its `${VAR}`s
+/// expanded from the environment.
+pub fn export_defaults(workflow: &Workflow) -> Option<FileDefaults> {
     let lookup = |name: &str| std::env::var(name).ok();
-    let mut flags = export.sink_flags();
-    flags.file = workflow.otel.clone().map(|mut o| {
+    workflow.otel.clone().map(|mut o| {
         o.endpoint = o.endpoint.map(|e| spec::expand(&e, &lookup));
         for (_, v) in &mut o.resource {
             *v = spec::expand(v, &lookup);
         }
         o
-    });
-    let (config, parent) = match prepare(&flags, export, env) {
-        Ok(prepared) => prepared,
-        Err(problem) => {
-            report(problem);
-            return exit::USAGE;
-        }
-    };
+    })
+}
 
+/// Runs a loaded workflow; returns the exit code (README "retrace run").
+pub fn run(workflow: &Workflow, options: &RunOptions, export: &Export, env: &EnvSnapshot) -> i32 {
     let clock = Clock::start();
     let run_id = options
         .run_id
@@ -88,11 +73,11 @@ pub fn run(
     );
     header.attributes.put(sc::DAG_NAME, workflow.name.clone());
     header.attributes.put(sc::DAG_RUN_ID, run_id.clone());
-    let delivery = Delivery::new(&config, export);
+    let delivery = Delivery::new(export);
     let live = match LiveRun::start(
         header,
-        parent.as_ref(),
-        &export.id_namespace(),
+        export.parent.as_ref(),
+        &export.namespace,
         Some(&records),
         delivery,
     ) {
@@ -102,11 +87,11 @@ pub fn run(
             return exit::USAGE;
         }
     };
-    if export.print_traceparent {
+    if export.options.print_traceparent {
         let id = live.identity();
         println!("{}", id.traceparent(id.root()));
     }
-    if !export.quiet {
+    if !export.options.quiet {
         report(format!(
             "run {run_id} of {}: {} steps in {}; records in {}, logs in {}",
             workflow.name,
@@ -116,9 +101,9 @@ pub fn run(
             log_dir.display()
         ));
     }
-    let base_env = base_env(&workflow, env, &run_id);
+    let base_env = base_env(workflow, env, &run_id);
     let scheduler = Scheduler {
-        workflow: &workflow,
+        workflow,
         options,
         clock,
         live,
@@ -128,7 +113,7 @@ pub fn run(
         progress: vec![Progress::default(); workflow.steps.len()],
         cancelled: None,
         run_id,
-        quiet: export.quiet,
+        quiet: export.options.quiet,
     };
     scheduler.drive()
 }

@@ -1,41 +1,40 @@
-//! `retrace exec -- CMD…` (one span around one command) and `retrace dbt --run -- dbt …` (the
-//! same, then the artifacts this dbt invocation wrote, as children of that span). The command
-//! always runs and its exit code is returned verbatim: trouble with tracing is a warning.
+//! Runs one command inside one span (`retrace exec -- CMD…`), and is what a format's wrapper
+//! builds on (`retrace dbt --run -- dbt …`: the same, then the artifacts this dbt invocation
+//! wrote, as children of that span). The command always runs and its exit code is returned
+//! verbatim: trouble with tracing is a warning.
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 
-use crate::cli::ExportArgs;
-use crate::convert::{self, report, Delivery};
-use crate::record::{Attributes, Outcome};
+use crate::record::{Attributes, Nanos, Outcome, Run};
+use crate::report::report;
 use crate::runner::live::{self, LiveRun};
 use crate::runner::process::{self, Launch, Output};
 use crate::runner::{enter_span, inherited_otel, signals, Clock};
-use crate::sink::config::{EnvSnapshot, SinkConfig};
-use crate::source::{self, SourceOptions};
-use crate::trace::context::TraceParent;
+use crate::sink::config::EnvSnapshot;
+use crate::sink::delivery::{Delivery, DeliveryOptions, Export};
+use crate::trace::build;
 use crate::trace::semconv as sc;
 
-/// What the dbt wrapper converts after the command: where to look and how.
-pub struct DbtArtifacts {
-    /// Explicit artifact paths; empty = the target directory of the dbt command line.
-    pub paths: Vec<PathBuf>,
-    pub options: SourceOptions,
+/// What a format adds around a wrapped command (the dbt wrapper).
+pub trait Around {
+    /// Environment the command gets beside `TRACEPARENT`, given its span's traceparent.
+    fn env(&self, _traceparent: &str) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// Runs to send as children of the command's span, once the command (which started at
+    /// `started`) has ended.
+    fn after(&mut self, _started: Nanos) -> Vec<Run> {
+        Vec::new()
+    }
 }
 
-pub fn exec(argv: &[OsString], export: &ExportArgs, env: &EnvSnapshot) -> i32 {
-    wrap(argv, None, export, env)
-}
-
-pub fn dbt(
-    argv: &[OsString],
-    artifacts: DbtArtifacts,
-    export: &ExportArgs,
-    env: &EnvSnapshot,
-) -> i32 {
-    wrap(argv, Some(artifacts), export, env)
+/// A command to run inside a span.
+pub struct Wrapped<'a> {
+    pub argv: &'a [OsString],
+    pub around: Option<&'a mut dyn Around>,
 }
 
 enum Event {
@@ -43,14 +42,20 @@ enum Event {
     Signal(i32),
 }
 
-fn wrap(
-    argv: &[OsString],
-    dbt: Option<DbtArtifacts>,
-    export: &ExportArgs,
+/// Runs the command; `export` is the resolved export or why it could not be resolved (then
+/// the command runs without tracing). Returns the command's exit code.
+pub fn exec(
+    wrapped: Wrapped,
+    export: Result<Export, String>,
+    options: DeliveryOptions,
     env: &EnvSnapshot,
 ) -> i32 {
+    let Wrapped { argv, mut around } = wrapped;
     let clock = Clock::start();
-    let (program, args) = argv.split_first().expect("clap requires a command");
+    let Some((program, args)) = argv.split_first() else {
+        report("no command given");
+        return crate::report::exit::USAGE;
+    };
     let executable = Path::new(program)
         .file_name()
         .unwrap_or(program)
@@ -58,11 +63,11 @@ fn wrap(
         .into_owned();
 
     // Telemetry problems never stop the command: they are reported and tracing is skipped.
-    let (config, parent) = match convert::prepare(&export.sink_flags(), export, env) {
-        Ok((config, parent)) => (Some(config), parent),
+    let (export, tracing) = match export {
+        Ok(export) => (export, true),
         Err(problem) => {
             report(format!("{problem}; running the command without tracing"));
-            (None, None)
+            (Export::disabled(options), false)
         }
     };
 
@@ -73,22 +78,28 @@ fn wrap(
         executable.clone(),
         start,
     );
-    let fallback = SinkConfig::disabled();
-    let delivery = Delivery::new(config.as_ref().unwrap_or(&fallback), export);
-    let mut live = LiveRun::start(run, parent.as_ref(), &export.id_namespace(), None, delivery)
-        .expect("no records file to open");
+    let delivery = Delivery::new(&export);
+    let mut live = match LiveRun::start(
+        run,
+        export.parent.as_ref(),
+        &export.namespace,
+        None,
+        delivery,
+    ) {
+        Ok(live) => live,
+        Err(e) => unreachable!("no records file to open: {e}"),
+    };
     let identity = live.identity().clone();
     let traceparent = identity.traceparent(identity.root());
-    if export.print_traceparent {
+    if export.options.print_traceparent {
         println!("{traceparent}");
     }
 
     let mut child_env = inherited_otel(env);
     let mut remove = Vec::new();
     enter_span(&mut child_env, &mut remove, &identity, identity.root());
-    if dbt.is_some() {
-        // dbt writes DBT_ENV_CUSTOM_ENV_* variables into its artifacts (metadata.env).
-        child_env.push(("DBT_ENV_CUSTOM_ENV_TRACEPARENT".into(), traceparent.clone()));
+    if let Some(around) = &around {
+        child_env.extend(around.env(&traceparent));
     }
 
     let (tx, rx) = mpsc::channel();
@@ -157,147 +168,20 @@ fn wrap(
         }
     };
 
-    if let Some(artifacts) = dbt {
-        send_dbt_artifacts(
-            &mut live,
-            artifacts,
-            argv,
-            start,
-            &identity.context(identity.root()),
-            export,
-        );
+    if let Some(around) = around.as_mut() {
+        let wrapper = identity.context(identity.root());
+        for run in around.after(start) {
+            match build::build_under(run, Some(&wrapper), &export.namespace) {
+                Ok((built, _)) => live.send_run(built),
+                Err(problem) => report(problem),
+            }
+        }
     }
-    let delivered = config.is_none() || live.end(end, outcome, message, attributes);
+    let delivered = !tracing || live.end(end, outcome, message, attributes);
     if !delivered {
         report(format!(
             "spans not delivered; {executable}'s exit code {code} is returned as is"
         ));
     }
     code
-}
-
-/// Converts what this dbt invocation wrote and sends it under the wrapper span. An artifact
-/// older than the invocation belongs to an earlier one: it is named and left alone.
-fn send_dbt_artifacts(
-    live: &mut LiveRun,
-    artifacts: DbtArtifacts,
-    argv: &[OsString],
-    started: i64,
-    wrapper: &TraceParent,
-    export: &ExportArgs,
-) {
-    let dbt_source = source::by_name("dbt").expect("dbt is registered");
-    let paths = if artifacts.paths.is_empty() {
-        vec![target_dir(argv)]
-    } else {
-        artifacts.paths
-    };
-    let (files, errors) = source::expand_inputs(dbt_source, &paths);
-    for e in &errors {
-        report(e);
-    }
-    // mtime has coarse granularity on some file systems: allow a second.
-    let since = started - 1_000_000_000;
-    let (fresh, stale): (Vec<PathBuf>, Vec<PathBuf>) = files
-        .into_iter()
-        .partition(|f| modified_nanos(f).is_some_and(|t| t >= since));
-    if fresh.is_empty() {
-        match stale.first() {
-            Some(f) => report(format!(
-                "{}: not written by this dbt invocation (it is older); nothing of dbt's is sent",
-                f.display()
-            )),
-            None if errors.is_empty() => report(format!(
-                "no dbt artifacts in {} after the command; nothing of dbt's is sent",
-                paths
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-            None => {}
-        }
-        return;
-    }
-    let (runs, errors) = dbt_source.parse_all(&fresh, &artifacts.options);
-    for e in &errors {
-        report(e);
-    }
-    for run in runs {
-        if run.end.is_some_and(|generated| generated < since) {
-            report(format!(
-                "dbt run {} was generated before this invocation started; not sent",
-                run.run_id
-            ));
-            continue;
-        }
-        match convert::build_run(run, Some(wrapper), &export.id_namespace()) {
-            Ok((built, _)) => live.send_run(built),
-            Err(problem) => report(problem),
-        }
-    }
-}
-
-/// Where the dbt command line writes its artifacts: `--target-path` (or `$DBT_TARGET_PATH`,
-/// default `target`) inside `--project-dir` (or `$DBT_PROJECT_DIR`, default here).
-pub fn target_dir(argv: &[OsString]) -> PathBuf {
-    let project = option_value(argv, "--project-dir")
-        .or_else(|| std::env::var_os("DBT_PROJECT_DIR").filter(|v| !v.is_empty()))
-        .map_or_else(PathBuf::new, PathBuf::from);
-    let target = option_value(argv, "--target-path")
-        .or_else(|| std::env::var_os("DBT_TARGET_PATH").filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| "target".into());
-    project.join(target)
-}
-
-/// The value of `--name VALUE` or `--name=VALUE` in a command line.
-fn option_value(argv: &[OsString], name: &str) -> Option<OsString> {
-    let mut args = argv.iter();
-    while let Some(arg) = args.next() {
-        let text = arg.to_string_lossy();
-        if text == name {
-            return args.next().cloned();
-        }
-        if let Some(value) = text.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
-            return Some(value.into());
-        }
-    }
-    None
-}
-
-fn modified_nanos(path: &Path) -> Option<i64> {
-    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
-    let since_epoch = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
-    Some(since_epoch.as_nanos() as i64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn argv(args: &[&str]) -> Vec<OsString> {
-        args.iter().map(OsString::from).collect()
-    }
-
-    #[test]
-    fn the_target_dir_follows_the_dbt_command_line() {
-        assert_eq!(
-            target_dir(&argv(&["dbt", "build", "--project-dir", "proj"])),
-            Path::new("proj/target")
-        );
-        assert_eq!(
-            target_dir(&argv(&[
-                "dbt",
-                "build",
-                "--project-dir=proj",
-                "--target-path",
-                "out"
-            ])),
-            Path::new("proj/out")
-        );
-        assert_eq!(
-            option_value(&argv(&["dbt", "--target-path=/abs"]), "--target-path"),
-            Some(OsString::from("/abs"))
-        );
-    }
 }

@@ -7,8 +7,9 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::convert::{report, Delivery};
 use crate::record::{Attributes, Nanos, Outcome, ParentText, Run, Step};
+use crate::report::report;
+use crate::sink::delivery::Delivery;
 use crate::source::records;
 use crate::trace::build::{self, BuiltRun, Identity};
 use crate::trace::context::{self, TraceParent};

@@ -116,7 +116,7 @@ pub struct SinkFlags {
     pub endpoint: Option<String>,
     pub protocol: Option<String>,
     pub headers: Vec<String>,
-    pub timeout: Option<String>,
+    pub timeout: Option<Duration>,
     pub insecure: bool,
     pub certificate: Option<PathBuf>,
     pub exporter: Option<String>,
@@ -485,9 +485,7 @@ pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkE
     }
 
     let timeout = match (&flags.timeout, env.exporter_var("TIMEOUT")) {
-        (Some(t), _) => parse_duration(t).ok_or_else(|| {
-            SinkError::Config(format!("--timeout {t:?}: expected e.g. 500ms, 10s, 2m"))
-        })?,
+        (Some(t), _) => *t,
         // The spec says milliseconds (otel-cli reads seconds; we follow the spec).
         (None, Some((name, ms))) => ms
             .trim()
@@ -679,7 +677,7 @@ mod tests {
             &SinkFlags {
                 protocol: Some("grpc".into()),
                 endpoint: Some("http://x:4317".into()),
-                timeout: Some("500ms".into()),
+                timeout: Some(Duration::from_millis(500)),
                 ..Default::default()
             },
             &e,

@@ -1,9 +1,10 @@
 //! Spans → somewhere: OTLP (gRPC, HTTP/protobuf, HTTP/JSON), OTLP/JSON lines files, a
 //! readable console tree, or nowhere. Every export result is checked; nothing goes through
-//! the SDK's BatchSpanProcessor (it hides failures, see DESIGN §6).
+//! the SDK's BatchSpanProcessor (it hides failures: ARCHITECTURE.md, "Delivery").
 
 pub mod config;
 pub mod console;
+pub mod delivery;
 pub mod doctor;
 pub mod file;
 pub mod otlp;

@@ -7,7 +7,7 @@
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_sdk::Resource;
 
-use crate::convert::report;
+use crate::report::report;
 use crate::sink::config::SinkConfig;
 use crate::sink::file::request;
 use crate::sink::spool::Spool;

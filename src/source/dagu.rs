@@ -54,6 +54,23 @@ use crate::source::{
 };
 use crate::trace::semconv as sc;
 
+/// The attribute names retrace adds from Dagu's status file (`dagu.*`); Dagu's own span
+/// names (`dag.*`, `step.*`) are shared with the runner, in `trace::semconv`.
+mod attr {
+    pub const DAGU_ATTEMPT_ID: &str = "dagu.attempt_id";
+    pub const DAGU_TRIGGER_TYPE: &str = "dagu.trigger_type";
+    pub const DAGU_AUTO_RETRY_COUNT: &str = "dagu.auto_retry_count";
+    pub const DAGU_LABELS: &str = "dagu.labels";
+    pub const DAGU_DAG_ERROR: &str = "dagu.dag.error";
+    pub const DAGU_STEP_ERROR: &str = "dagu.step.error";
+    pub const DAGU_STEP_HANDLER: &str = "dagu.step.handler";
+    pub const DAGU_STEP_RETRY_COUNT: &str = "dagu.step.retry_count";
+    pub const DAGU_STEP_DONE_COUNT: &str = "dagu.step.done_count";
+    pub const DAGU_STEP_SKIPPED_BY_RETRY: &str = "dagu.step.skipped_by_retry";
+    pub const DAGU_STEP_CHILD_RUN_IDS: &str = "dagu.step.child_run_ids";
+    pub const DAGU_STEP_RETRY_EVENT: &str = "dagu.step.retry";
+}
+
 pub struct Dagu;
 
 const STATUS_FILE: &str = "status.jsonl";
@@ -734,30 +751,30 @@ impl Converter {
         a.put(sc::CICD_TASK_NAME, e.name.clone());
         a.put(sc::STEP_NAME, e.name.clone());
         a.put(sc::STEP_STATUS, node_label(n.status));
-        a.put_opt(sc::DAGU_STEP_HANDLER, e.handler);
-        a.put_opt(sc::DAGU_STEP_ERROR, error);
+        a.put_opt(attr::DAGU_STEP_HANDLER, e.handler);
+        a.put_opt(attr::DAGU_STEP_ERROR, error);
         let retries = n.retry_count.filter(|c| *c > 0);
-        a.put_opt(sc::DAGU_STEP_RETRY_COUNT, retries);
+        a.put_opt(attr::DAGU_STEP_RETRY_COUNT, retries);
         if n.repeated {
-            a.put_opt(sc::DAGU_STEP_DONE_COUNT, n.done_count);
+            a.put_opt(attr::DAGU_STEP_DONE_COUNT, n.done_count);
         }
         if n.skipped_by_retry {
-            a.put(sc::DAGU_STEP_SKIPPED_BY_RETRY, true);
+            a.put(attr::DAGU_STEP_SKIPPED_BY_RETRY, true);
         }
         let child_ids: Vec<String> = n
             .sub_runs()
             .map(|c| c.dag_run_id.trim().to_owned())
             .collect();
         if !child_ids.is_empty() {
-            a.put(sc::DAGU_STEP_CHILD_RUN_IDS, child_ids);
+            a.put(attr::DAGU_STEP_CHILD_RUN_IDS, child_ids);
         }
         // Dagu keeps only the last retry's time: one event for it.
         if let Some(t) = self.time(file, &at("retriedAt"), n.retried_at.as_deref())? {
             let mut attrs = Attributes::default();
-            attrs.put_opt(sc::DAGU_STEP_RETRY_COUNT, retries);
+            attrs.put_opt(attr::DAGU_STEP_RETRY_COUNT, retries);
             step.events.push(Event {
                 time: t,
-                name: sc::DAGU_STEP_RETRY_EVENT.into(),
+                name: attr::DAGU_STEP_RETRY_EVENT.into(),
                 attributes: attrs,
             });
         }
@@ -903,17 +920,17 @@ fn dag_attributes(s: &Status, caller: Option<(&str, &str)>) -> Attributes {
     a.put(sc::DAG_STATUS, run_label(s.status));
     let attempt = s.attempt_id.trim();
     if !attempt.is_empty() {
-        a.put(sc::DAGU_ATTEMPT_ID, attempt.to_owned());
+        a.put(attr::DAGU_ATTEMPT_ID, attempt.to_owned());
     }
-    a.put_opt(sc::DAGU_TRIGGER_TYPE, s.trigger_type.map(trigger_label));
+    a.put_opt(attr::DAGU_TRIGGER_TYPE, s.trigger_type.map(trigger_label));
     a.put_opt(
-        sc::DAGU_AUTO_RETRY_COUNT,
+        attr::DAGU_AUTO_RETRY_COUNT,
         s.auto_retry_count.filter(|c| *c > 0),
     );
     let labels = s.labels.as_ref().or(s.tags.as_ref());
-    a.put_opt(sc::DAGU_LABELS, labels.filter(|l| !l.is_empty()).cloned());
+    a.put_opt(attr::DAGU_LABELS, labels.filter(|l| !l.is_empty()).cloned());
     a.put_opt(
-        sc::DAGU_DAG_ERROR,
+        attr::DAGU_DAG_ERROR,
         s.error.as_deref().map(str::trim).filter(|m| !m.is_empty()),
     );
     a
@@ -1075,7 +1092,7 @@ mod tests {
         let ids: Vec<&str> = run.steps.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["onExit", "onExit#2", "nodes[2]", "onExit#3"]);
         assert_eq!(
-            run.steps[3].attributes.get(sc::DAGU_STEP_HANDLER),
+            run.steps[3].attributes.get(attr::DAGU_STEP_HANDLER),
             Some(&"onExit".into())
         );
     }

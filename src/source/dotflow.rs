@@ -35,6 +35,18 @@ use crate::source::{
 };
 use crate::trace::semconv as sc;
 
+/// The attribute names of dotflow's own TracerOpenTelemetry spans, and retrace's retry event.
+mod attr {
+    pub const DOTFLOW_WORKFLOW_ID: &str = "dotflow.workflow_id";
+    pub const DOTFLOW_TASKS_COUNT: &str = "dotflow.tasks_count";
+    pub const DOTFLOW_TASK_ID: &str = "dotflow.task_id";
+    pub const DOTFLOW_TASK_STATUS: &str = "dotflow.task.status";
+    pub const DOTFLOW_TASK_DURATION: &str = "dotflow.task.duration";
+    pub const DOTFLOW_TASK_RETRY_COUNT: &str = "dotflow.task.retry_count";
+    /// retrace's own: one event per retried attempt, at the time of its `Retry` log line.
+    pub const DOTFLOW_RETRY_EVENT: &str = "dotflow.task.retry";
+}
+
 pub struct Dotflow;
 
 const SYSTEM: &str = "dotflow";
@@ -698,10 +710,10 @@ fn workflow_run(workflow_id: &str, w: Gathered) -> Run {
     };
 
     let mut attributes = Attributes::default();
-    attributes.put(sc::DOTFLOW_WORKFLOW_ID, workflow_id);
+    attributes.put(attr::DOTFLOW_WORKFLOW_ID, workflow_id);
     // dotflow's tracer sets every workflow attribute with str(): a string, kept so for queries
     // written against its live spans.
-    attributes.put(sc::DOTFLOW_TASKS_COUNT, tasks.len().to_string());
+    attributes.put(attr::DOTFLOW_TASKS_COUNT, tasks.len().to_string());
 
     // Tasks that never ran have no time; then the workflow sits where its tasks were built
     // (rather than failing for want of any time).
@@ -773,24 +785,24 @@ fn task_step(workflow_id: &str, task_id: &str, attempt: u32, e: &Execution) -> S
 
     // Exactly the attributes of dotflow's `end_task`, in its order.
     let a = &mut step.attributes;
-    a.put(sc::DOTFLOW_WORKFLOW_ID, workflow_id);
-    a.put(sc::DOTFLOW_TASK_ID, task_id);
-    a.put_opt(sc::DOTFLOW_TASK_STATUS, e.status.clone());
-    a.put_opt(sc::DOTFLOW_TASK_DURATION, e.duration);
+    a.put(attr::DOTFLOW_WORKFLOW_ID, workflow_id);
+    a.put(attr::DOTFLOW_TASK_ID, task_id);
+    a.put_opt(attr::DOTFLOW_TASK_STATUS, e.status.clone());
+    a.put_opt(attr::DOTFLOW_TASK_DURATION, e.duration);
     if e.retry_count > 0 {
-        a.put(sc::DOTFLOW_TASK_RETRY_COUNT, e.retry_count);
+        a.put(attr::DOTFLOW_TASK_RETRY_COUNT, e.retry_count);
     }
 
     for r in &e.retries {
         let mut attrs = Attributes::default();
-        attrs.put(sc::DOTFLOW_TASK_RETRY_COUNT, r.count);
+        attrs.put(attr::DOTFLOW_TASK_RETRY_COUNT, r.count);
         if let Some(x) = &r.error {
             attrs.put(sc::EXCEPTION_TYPE, x.exception.clone());
             attrs.put(sc::EXCEPTION_MESSAGE, x.message.clone());
         }
         step.events.push(Event {
             time: r.time,
-            name: sc::DOTFLOW_RETRY_EVENT.into(),
+            name: attr::DOTFLOW_RETRY_EVENT.into(),
             attributes: attrs,
         });
     }

@@ -86,17 +86,41 @@ pub fn json_message(err: &serde_json::Error) -> String {
     }
 }
 
-/// Options every source may use.
-#[derive(Clone, Debug, Default)]
+/// Options of a conversion: the zone of zone-less times (`--tz`, shared by the formats that
+/// have such times) and the options a format owns (`dbt::Options`, …), by type, so adding a
+/// format with options of its own changes nothing here.
+#[derive(Clone, Default)]
 pub struct SourceOptions {
-    /// Export compiled SQL (`db.query.text`).
-    pub include_sql: bool,
-    /// Split nodes into phase child spans (dbt compile/execute).
-    pub phase_spans: bool,
-    /// An explicit dbt manifest.json instead of the one beside each artifact.
-    pub manifest: Option<PathBuf>,
     /// Zone of zone-less local timestamps (`--tz`).
     pub tz: time::Zone,
+    owned: Vec<std::sync::Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+impl SourceOptions {
+    pub fn with_tz(mut self, tz: time::Zone) -> Self {
+        self.tz = tz;
+        self
+    }
+
+    /// Adds a format's own options (a later value of the same type wins).
+    pub fn with<T: std::any::Any + Send + Sync>(mut self, options: T) -> Self {
+        self.owned.push(std::sync::Arc::new(options));
+        self
+    }
+
+    /// A format's own options, if given.
+    pub fn get<T: std::any::Any>(&self) -> Option<&T> {
+        self.owned.iter().rev().find_map(|o| o.downcast_ref())
+    }
+}
+
+impl fmt::Debug for SourceOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceOptions")
+            .field("tz", &self.tz)
+            .field("owned", &self.owned.len())
+            .finish()
+    }
 }
 
 /// One artifact format.
@@ -548,11 +572,11 @@ mod compliance {
             assert!(!files.is_empty(), "no fixtures for {}", source.name());
             for options in [
                 SourceOptions::default(),
-                SourceOptions {
+                SourceOptions::default().with(dbt::Options {
                     phase_spans: true,
                     include_sql: true,
-                    ..Default::default()
-                },
+                    manifest: None,
+                }),
             ] {
                 for f in &files {
                     check(f, *source, &options);

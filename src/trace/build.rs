@@ -313,6 +313,25 @@ pub fn build(
     Ok(frame.built(system, run_id, spans))
 }
 
+/// Builds a run's spans. An invalid trace context inside the artifact is reported and the run
+/// is sent as its own trace (returned with `clean = false`).
+pub fn build_under(
+    mut run: Run,
+    injected: Option<&TraceParent>,
+    namespace: &str,
+) -> Result<(BuiltRun, bool), String> {
+    let mut clean = true;
+    if let Err(e) = parent_of(&run, injected) {
+        crate::report::report(format!("{e}; sending the run without that parent"));
+        run.parent = None;
+        clean = false;
+    }
+    let name = format!("{} run {}", run.system, run.run_id);
+    build(run, injected, &scope(), namespace)
+        .map(|b| (b, clean))
+        .map_err(|e| format!("{name}: {e}"))
+}
+
 /// Some spans of a run, built exactly as `build` builds them from the whole run: `which`
 /// holds span positions (0 = the root, i + 1 = step i). The live runner sends each step's
 /// span as the step finishes; only those spans are made (and their steps copied), the

@@ -30,7 +30,31 @@ use crate::source::{
 use crate::trace::ids::uuid_bytes;
 use crate::trace::semconv as sc;
 
+mod attributes;
+pub mod invocation;
+
+use attributes as attr;
+
 pub struct Dbt;
+
+/// dbt's own options (`retrace dbt --help`).
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// An explicit manifest.json instead of the one beside each artifact (`--manifest`).
+    pub manifest: Option<PathBuf>,
+    /// Export compiled SQL as `db.query.text` (`--include-sql`).
+    pub include_sql: bool,
+    /// A child span per timing phase, compile and execute (`--phase-spans`).
+    pub phase_spans: bool,
+}
+
+impl Options {
+    const DEFAULT: Options = Options {
+        manifest: None,
+        include_sql: false,
+        phase_spans: false,
+    };
+}
 
 /// The typed parse alone (no records), for `benches/pipeline.rs`: the floor is the
 /// parse, so it is measured apart from the conversion. Returns the number of results.
@@ -65,6 +89,7 @@ impl Source for Dbt {
     }
 
     fn parse(&self, path: &Path, options: &SourceOptions) -> Result<Vec<Run>, SourceError> {
+        let options = options.get::<Options>().unwrap_or(&Options::DEFAULT);
         let bytes = read_file(path)?;
         let artifact: Artifact = json_object(path, &bytes)?;
         let manifest_path = options.manifest.clone().or_else(|| beside(path, MANIFEST));
@@ -342,7 +367,7 @@ fn convert(
     path: &Path,
     a: &Artifact,
     manifest: Option<&Manifest>,
-    options: &SourceOptions,
+    options: &Options,
 ) -> Result<Run, SourceError> {
     let url = &a.metadata.dbt_schema_version;
     let (kind, version) = schema_of(url).ok_or_else(|| {
@@ -449,8 +474,8 @@ fn convert(
                     p.start = *start;
                     p.end = *end;
                     p.outcome = Outcome::Unknown;
-                    p.attributes.put(sc::DBT_NODE_ID, r.unique_id.as_ref());
-                    p.attributes.put(sc::DBT_PHASE, *phase);
+                    p.attributes.put(attr::DBT_NODE_ID, r.unique_id.as_ref());
+                    p.attributes.put(attr::DBT_PHASE, *phase);
                     p
                 })
                 .collect();
@@ -471,26 +496,29 @@ fn convert(
     let message = outcome.is_error().then(|| summary(&a.results));
 
     let mut attributes = Attributes::default();
-    attributes.put(sc::DBT_INVOCATION_ID, invocation_id);
-    attributes.put(sc::DBT_COMMAND, command.clone());
-    attributes.put_opt(sc::DBT_VERSION, a.metadata.dbt_version.as_deref());
-    attributes.put(sc::DBT_SCHEMA_VERSION, url.as_ref());
+    attributes.put(attr::DBT_INVOCATION_ID, invocation_id);
+    attributes.put(attr::DBT_COMMAND, command.clone());
+    attributes.put_opt(attr::DBT_VERSION, a.metadata.dbt_version.as_deref());
+    attributes.put(attr::DBT_SCHEMA_VERSION, url.as_ref());
     attributes.put_opt(
-        sc::DBT_ELAPSED_TIME,
+        attr::DBT_ELAPSED_TIME,
         a.elapsed_time.filter(|f| f.is_finite()),
     );
     if let Some(args) = args {
-        attributes.put_opt(sc::DBT_INVOCATION_COMMAND, args.invocation_command.clone());
-        attributes.put_opt(sc::DBT_TARGET, args.target.as_ref().and_then(scalar_text));
-        attributes.put_opt(sc::DBT_SELECT, args.select.as_ref().and_then(text_list));
-        attributes.put_opt(sc::DBT_EXCLUDE, args.exclude.as_ref().and_then(text_list));
         attributes.put_opt(
-            sc::DBT_THREADS,
+            attr::DBT_INVOCATION_COMMAND,
+            args.invocation_command.clone(),
+        );
+        attributes.put_opt(attr::DBT_TARGET, args.target.as_ref().and_then(scalar_text));
+        attributes.put_opt(attr::DBT_SELECT, args.select.as_ref().and_then(text_list));
+        attributes.put_opt(attr::DBT_EXCLUDE, args.exclude.as_ref().and_then(text_list));
+        attributes.put_opt(
+            attr::DBT_THREADS,
             args.threads.as_ref().and_then(Value::as_i64),
         );
     }
     if let Some(m) = manifest {
-        attributes.put_opt(sc::DBT_PROJECT_NAME, m.metadata.project_name.clone());
+        attributes.put_opt(attr::DBT_PROJECT_NAME, m.metadata.project_name.clone());
         attributes.put_opt("dbt.adapter_type", m.metadata.adapter_type.clone());
     }
     let mut parent = None;
@@ -510,7 +538,7 @@ fn convert(
                 }
                 "TRACESTATE" => {}
                 _ if is_secret_name(k) => {}
-                _ => attributes.put(AttrKey::Owned(format!("{}{k}", sc::DBT_ENV_PREFIX)), v),
+                _ => attributes.put(AttrKey::Owned(format!("{}{k}", attr::DBT_ENV_PREFIX)), v),
             }
         }
     }
@@ -592,7 +620,7 @@ fn node_step(
     raw: Decoded,
     node: Option<&ManifestNode>,
     timings: &[(&str, Option<Nanos>, Option<Nanos>)],
-    options: &SourceOptions,
+    options: &Options,
     kind: Kind,
 ) -> Step {
     let uid = r.unique_id.as_ref();
@@ -628,29 +656,29 @@ fn node_step(
     }
 
     let a = &mut step.attributes;
-    a.put(sc::DBT_NODE_ID, uid);
-    a.put(sc::DBT_NODE_NAME, node_name);
-    a.put(sc::DBT_RESOURCE_TYPE, resource_type);
-    a.put(sc::DBT_STATUS, r.status.as_ref());
-    a.put_opt(sc::DBT_MESSAGE, message.clone());
+    a.put(attr::DBT_NODE_ID, uid);
+    a.put(attr::DBT_NODE_NAME, node_name);
+    a.put(attr::DBT_RESOURCE_TYPE, resource_type);
+    a.put(attr::DBT_STATUS, r.status.as_ref());
+    a.put_opt(attr::DBT_MESSAGE, message.clone());
     a.put_opt(
-        sc::DBT_THREAD_ID,
+        attr::DBT_THREAD_ID,
         r.thread_id.as_deref().filter(|t| !t.is_empty()),
     );
     a.put_opt(
-        sc::DBT_EXECUTION_TIME,
+        attr::DBT_EXECUTION_TIME,
         r.execution_time.filter(|f| f.is_finite()),
     );
-    a.put_opt(sc::DBT_FAILURES, raw.failures.as_ref().and_then(int_of));
+    a.put_opt(attr::DBT_FAILURES, raw.failures.as_ref().and_then(int_of));
     if let Some(ar) = &raw.adapter_response {
         adapter_attributes(a, ar);
     }
     if let Some(b) = &r.batch_results {
-        a.put(sc::DBT_BATCHES_SUCCESSFUL, b.successful.len() as i64);
-        a.put(sc::DBT_BATCHES_FAILED, b.failed.len() as i64);
+        a.put(attr::DBT_BATCHES_SUCCESSFUL, b.successful.len() as i64);
+        a.put(attr::DBT_BATCHES_FAILED, b.failed.len() as i64);
         if !b.failed.is_empty() {
             a.put(
-                sc::DBT_BATCHES_FAILED_WINDOWS,
+                attr::DBT_BATCHES_FAILED_WINDOWS,
                 b.failed.iter().map(window_text).collect::<Vec<_>>(),
             );
         }
@@ -662,23 +690,23 @@ fn node_step(
         .or_else(|| node.and_then(|n| n.relation_name.clone()));
     if let Some(n) = node {
         a.put_opt(
-            sc::DBT_MATERIALIZED,
+            attr::DBT_MATERIALIZED,
             n.config.as_ref().and_then(|c| c.materialized.clone()),
         );
-        a.put_opt(sc::DBT_DATABASE, n.database.clone());
-        a.put_opt(sc::DBT_SCHEMA, n.schema.clone());
-        a.put_opt(sc::DBT_ALIAS, n.alias.clone());
-        a.put_opt(sc::DBT_PACKAGE_NAME, n.package_name.clone());
-        a.put_opt(sc::DBT_ORIGINAL_FILE_PATH, n.original_file_path.clone());
+        a.put_opt(attr::DBT_DATABASE, n.database.clone());
+        a.put_opt(attr::DBT_SCHEMA, n.schema.clone());
+        a.put_opt(attr::DBT_ALIAS, n.alias.clone());
+        a.put_opt(attr::DBT_PACKAGE_NAME, n.package_name.clone());
+        a.put_opt(attr::DBT_ORIGINAL_FILE_PATH, n.original_file_path.clone());
         let tags = n
             .tags
             .as_ref()
             .and_then(text_list)
             .filter(|t| !t.is_empty());
-        a.put_opt(sc::DBT_TAGS, tags);
+        a.put_opt(attr::DBT_TAGS, tags);
         if n.resource_type.as_deref() == Some("test") {
             a.put_opt(
-                sc::DBT_TEST_SEVERITY,
+                attr::DBT_TEST_SEVERITY,
                 n.config.as_ref().and_then(|c| c.severity.clone()),
             );
         }
@@ -687,24 +715,27 @@ fn node_step(
         }
     }
     let a = &mut step.attributes;
-    a.put_opt(sc::DBT_RELATION_NAME, relation);
+    a.put_opt(attr::DBT_RELATION_NAME, relation);
     if kind == Kind::Sources {
-        a.put_opt(sc::DBT_FRESHNESS_MAX_LOADED_AT, r.max_loaded_at.as_deref());
         a.put_opt(
-            sc::DBT_FRESHNESS_SNAPSHOTTED_AT,
+            attr::DBT_FRESHNESS_MAX_LOADED_AT,
+            r.max_loaded_at.as_deref(),
+        );
+        a.put_opt(
+            attr::DBT_FRESHNESS_SNAPSHOTTED_AT,
             r.snapshotted_at.as_deref(),
         );
         a.put_opt(
-            sc::DBT_FRESHNESS_AGE_S,
+            attr::DBT_FRESHNESS_AGE_S,
             r.max_loaded_at_time_ago_in_s.filter(|f| f.is_finite()),
         );
         if let Some(c) = &r.criteria {
             a.put_opt(
-                sc::DBT_FRESHNESS_WARN_AFTER,
+                attr::DBT_FRESHNESS_WARN_AFTER,
                 c.warn_after.as_ref().and_then(Period::text),
             );
             a.put_opt(
-                sc::DBT_FRESHNESS_ERROR_AFTER,
+                attr::DBT_FRESHNESS_ERROR_AFTER,
                 c.error_after.as_ref().and_then(Period::text),
             );
         }
@@ -722,7 +753,7 @@ fn node_step(
             attrs.put_opt("message", message);
             step.events.push(Event {
                 time: end,
-                name: sc::DBT_WARNING_EVENT.into(),
+                name: attr::DBT_WARNING_EVENT.into(),
                 attributes: attrs,
             });
         }
@@ -772,7 +803,7 @@ fn adapter_attributes(a: &mut Attributes, ar: &serde_json::Map<String, Value>) {
         match k.as_str() {
             "rows_affected" => {
                 if let Some(n) = int_of(v) {
-                    a.put(sc::DBT_ADAPTER_ROWS_AFFECTED, n);
+                    a.put(attr::DBT_ADAPTER_ROWS_AFFECTED, n);
                     if n >= 0 {
                         a.put(sc::PIPELINE_RECORDS_WRITTEN, n);
                     }
@@ -782,9 +813,9 @@ fn adapter_attributes(a: &mut Attributes, ar: &serde_json::Map<String, Value>) {
             "bytes_processed" => {
                 a.put_opt(sc::PIPELINE_BYTES_PROCESSED, v.as_i64().filter(|n| *n >= 0))
             }
-            "_message" => a.put_opt(sc::DBT_ADAPTER_MESSAGE, v.as_str()),
-            "code" => a.put_opt(sc::DBT_ADAPTER_CODE, scalar_text(v)),
-            "query_id" => a.put_opt(sc::DBT_ADAPTER_QUERY_ID, scalar_text(v)),
+            "_message" => a.put_opt(attr::DBT_ADAPTER_MESSAGE, v.as_str()),
+            "code" => a.put_opt(attr::DBT_ADAPTER_CODE, scalar_text(v)),
+            "query_id" => a.put_opt(attr::DBT_ADAPTER_QUERY_ID, scalar_text(v)),
             _ => match v {
                 Value::Number(n) => match n.as_i64() {
                     Some(i) => a.put(AttrKey::Owned(format!("dbt.adapter_response.{k}")), i),

@@ -7,17 +7,58 @@ use std::path::{Path, PathBuf};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
-use crate::cli::ExportArgs;
-use crate::convert::{exit, report};
-use crate::sink::config::{self, EnvSnapshot, ExporterKind};
+use super::export::{sink_config, BehaviourArgs, OtlpArgs, OutputArgs, ResourceArgs, SpoolArgs};
+use crate::report::{exit, report};
+use crate::sink::config::{EnvSnapshot, ExporterKind};
 use crate::sink::spool::span_count;
 use crate::sink::transport::Transport;
 
-pub fn send(files: &[PathBuf], export: &ExportArgs, env: &EnvSnapshot) -> i32 {
-    let config = match config::resolve(&export.sink_flags(), env) {
+/// Deliver OTLP/JSON lines files: the spool of spans that could not be delivered (then
+/// removed once delivered), or --output files.
+#[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Deliver OTLP/JSON lines files over OTLP: without FILE (or with --spool), every \
+        file in the spool directory, each removed once all its spans were delivered; FILEs \
+        named here (e.g. --output files) are sent and kept. The requests are sent as written, \
+        so ids, times and resources are those first built: re-sending never duplicates in a \
+        backend that dedupes by id, and nothing about the spans can be changed on the way.\n\n\
+        Exit codes: 0 all delivered; 1 a line or file could not be read; 3 delivery failed \
+        (files kept)."
+)]
+pub struct Args {
+    /// OTLP/JSON lines files [default: the spool directory's files]
+    pub files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
+
+    #[command(flatten)]
+    pub spool: SpoolArgs,
+
+    #[command(flatten)]
+    pub behaviour: BehaviourArgs,
+}
+
+impl Args {
+    pub fn run(self, env: &EnvSnapshot) -> i32 {
+        send(&self, env)
+    }
+}
+
+fn send(args: &Args, env: &EnvSnapshot) -> i32 {
+    let files = &args.files;
+    let quiet = args.behaviour.quiet;
+    let config = match sink_config(
+        &args.otlp,
+        &OutputArgs::default(),
+        &args.spool,
+        &ResourceArgs::default(),
+        env,
+        None,
+    ) {
         Ok(c) if c.exporter == ExporterKind::Otlp => c,
         Ok(_) => {
-            report("send delivers over OTLP only (--exporter otlp)");
+            report("send delivers over OTLP only (OTEL_TRACES_EXPORTER says otherwise)");
             return exit::USAGE;
         }
         Err(e) => {
@@ -26,7 +67,7 @@ pub fn send(files: &[PathBuf], export: &ExportArgs, env: &EnvSnapshot) -> i32 {
         }
     };
     let mut inputs: Vec<(PathBuf, bool)> = files.iter().map(|f| (f.clone(), false)).collect();
-    if files.is_empty() || export.spool.is_some() {
+    if files.is_empty() || args.spool.spool.is_some() {
         let Some(dir) = &config.spool else {
             report("nothing to send: no FILE given and no spool (--no-spool)");
             return exit::USAGE;
@@ -51,15 +92,14 @@ pub fn send(files: &[PathBuf], export: &ExportArgs, env: &EnvSnapshot) -> i32 {
         config.endpoint_display(),
         config.protocol.as_str()
     );
+    if args.behaviour.dry_run {
+        return dry_run(&inputs, &destination);
+    }
     let (mut spans, mut removed, mut bad_input, mut rejected) = (0usize, 0usize, false, 0i64);
     for (file, from_spool) in &inputs {
-        let text = match std::fs::read_to_string(file) {
-            Ok(t) => t,
-            Err(e) => {
-                report(format!("{}: cannot read: {e}", file.display()));
-                bad_input = true;
-                continue;
-            }
+        let Some(text) = read(file) else {
+            bad_input = true;
+            continue;
         };
         let lines: Vec<&str> = text.lines().collect();
         let mut complete = true;
@@ -122,7 +162,7 @@ pub fn send(files: &[PathBuf], export: &ExportArgs, env: &EnvSnapshot) -> i32 {
             }
         }
     }
-    if !export.quiet {
+    if !quiet {
         report(format!(
             "sent {spans} spans from {} file(s) to {destination}; {removed} spool file(s) removed",
             inputs.len()
@@ -135,6 +175,54 @@ pub fn send(files: &[PathBuf], export: &ExportArgs, env: &EnvSnapshot) -> i32 {
     } else {
         exit::OK
     }
+}
+
+/// `--dry-run`: what would be sent, from where; nothing is sent or removed.
+fn dry_run(inputs: &[(PathBuf, bool)], destination: &str) -> i32 {
+    let mut bad_input = false;
+    for (file, from_spool) in inputs {
+        let Some(text) = read(file) else {
+            bad_input = true;
+            continue;
+        };
+        let (mut requests, mut spans) = (0usize, 0usize);
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<ExportTraceServiceRequest>(line) {
+                Ok(request) => {
+                    requests += 1;
+                    spans += span_count(&request);
+                }
+                Err(e) => {
+                    report(format!("{}: line {}: {e}", file.display(), i + 1));
+                    bad_input = true;
+                }
+            }
+        }
+        println!(
+            "would send {spans} spans in {requests} requests from {} to {destination}{}",
+            file.display(),
+            if *from_spool {
+                ", then remove it"
+            } else {
+                ""
+            }
+        );
+    }
+    if bad_input {
+        exit::INPUT
+    } else {
+        exit::OK
+    }
+}
+
+/// A file's text, or None after saying why it cannot be read.
+fn read(file: &Path) -> Option<String> {
+    std::fs::read_to_string(file)
+        .map_err(|e| report(format!("{}: cannot read: {e}", file.display())))
+        .ok()
 }
 
 /// The spool's files, oldest first (their names start with the UTC time they were written).

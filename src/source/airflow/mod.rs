@@ -25,6 +25,10 @@ use crate::source::{
 };
 use crate::trace::semconv as sc;
 
+mod attributes;
+
+use attributes as attr;
+
 pub struct Airflow;
 
 impl Source for Airflow {
@@ -539,21 +543,21 @@ fn to_run(mut r: RunRec, tries: Vec<TryRec>) -> Run {
     };
     let mut a = Attributes::default();
     a.put(sc::CICD_PIPELINE_RUN_ID, r.airflow_run_id.clone());
-    a.put(sc::AIRFLOW_DAG_ID, r.dag_id.clone());
-    a.put(sc::AIRFLOW_DAG_RUN_ID, r.airflow_run_id.clone());
-    a.put_opt(sc::AIRFLOW_DAG_RUN_STATE, state);
-    a.put_opt(sc::AIRFLOW_DAG_RUN_TYPE, r.run_type.clone());
-    a.put_opt(sc::AIRFLOW_DAG_RUN_LOGICAL_DATE, r.logical_date.clone());
-    a.put_opt(sc::AIRFLOW_DAG_RUN_QUEUED_AT, r.queued_at.clone());
+    a.put(attr::AIRFLOW_DAG_ID, r.dag_id.clone());
+    a.put(attr::AIRFLOW_DAG_RUN_ID, r.airflow_run_id.clone());
+    a.put_opt(attr::AIRFLOW_DAG_RUN_STATE, state);
+    a.put_opt(attr::AIRFLOW_DAG_RUN_TYPE, r.run_type.clone());
+    a.put_opt(attr::AIRFLOW_DAG_RUN_LOGICAL_DATE, r.logical_date.clone());
+    a.put_opt(attr::AIRFLOW_DAG_RUN_QUEUED_AT, r.queued_at.clone());
     a.put_opt(
-        sc::AIRFLOW_DAG_RUN_DATA_INTERVAL_START,
+        attr::AIRFLOW_DAG_RUN_DATA_INTERVAL_START,
         r.data_interval_start.clone(),
     );
     a.put_opt(
-        sc::AIRFLOW_DAG_RUN_DATA_INTERVAL_END,
+        attr::AIRFLOW_DAG_RUN_DATA_INTERVAL_END,
         r.data_interval_end.clone(),
     );
-    a.put_opt(sc::AIRFLOW_DAG_RUN_TRIGGERED_BY, r.triggered_by.clone());
+    a.put_opt(attr::AIRFLOW_DAG_RUN_TRIGGERED_BY, r.triggered_by.clone());
     Run {
         system: "airflow".into(),
         // Run ids are unique per DAG only.
@@ -624,26 +628,26 @@ fn to_step(run: &RunRec, t: &TryRec) -> Step {
     }
     let a = &mut step.attributes;
     a.put(sc::CICD_TASK_NAME, t.task_id.clone());
-    a.put(sc::AIRFLOW_DAG_ID, t.dag_id.clone());
-    a.put(sc::AIRFLOW_TASK_ID, t.task_id.clone());
-    a.put(sc::AIRFLOW_DAG_RUN_ID, run.airflow_run_id.clone());
-    a.put(sc::AIRFLOW_TI_TRY_NUMBER, i64::from(try_number));
-    a.put(sc::AIRFLOW_TI_MAP_INDEX, t.map_index);
-    a.put_opt(sc::AIRFLOW_TI_STATE, state);
-    a.put_opt(sc::AIRFLOW_TI_ID, t.ti_id.clone());
-    a.put_opt(sc::AIRFLOW_TI_OPERATOR, t.operator.clone());
-    a.put_opt(sc::AIRFLOW_TI_HOSTNAME, t.hostname.clone());
-    a.put_opt(sc::AIRFLOW_TI_POOL, t.pool.clone());
-    a.put_opt(sc::AIRFLOW_TI_QUEUE, t.queue.clone());
-    a.put_opt(sc::AIRFLOW_TI_EXECUTOR, t.executor.clone());
-    a.put_opt(sc::AIRFLOW_TI_QUEUED_WHEN, t.queued_when.clone());
+    a.put(attr::AIRFLOW_DAG_ID, t.dag_id.clone());
+    a.put(attr::AIRFLOW_TASK_ID, t.task_id.clone());
+    a.put(attr::AIRFLOW_DAG_RUN_ID, run.airflow_run_id.clone());
+    a.put(attr::AIRFLOW_TI_TRY_NUMBER, i64::from(try_number));
+    a.put(attr::AIRFLOW_TI_MAP_INDEX, t.map_index);
+    a.put_opt(attr::AIRFLOW_TI_STATE, state);
+    a.put_opt(attr::AIRFLOW_TI_ID, t.ti_id.clone());
+    a.put_opt(attr::AIRFLOW_TI_OPERATOR, t.operator.clone());
+    a.put_opt(attr::AIRFLOW_TI_HOSTNAME, t.hostname.clone());
+    a.put_opt(attr::AIRFLOW_TI_POOL, t.pool.clone());
+    a.put_opt(attr::AIRFLOW_TI_QUEUE, t.queue.clone());
+    a.put_opt(attr::AIRFLOW_TI_EXECUTOR, t.executor.clone());
+    a.put_opt(attr::AIRFLOW_TI_QUEUED_WHEN, t.queued_when.clone());
     a.put_opt(
-        sc::AIRFLOW_TI_DURATION,
+        attr::AIRFLOW_TI_DURATION,
         t.duration.filter(|d| d.is_finite()),
     );
-    a.put_opt(sc::AIRFLOW_TI_PID, t.pid);
-    a.put_opt(sc::AIRFLOW_TI_PRIORITY_WEIGHT, t.priority_weight);
-    a.put_opt(sc::AIRFLOW_TI_MAX_TRIES, t.max_tries);
+    a.put_opt(attr::AIRFLOW_TI_PID, t.pid);
+    a.put_opt(attr::AIRFLOW_TI_PRIORITY_WEIGHT, t.priority_weight);
+    a.put_opt(attr::AIRFLOW_TI_MAX_TRIES, t.max_tries);
     a.put_opt(sc::PROCESS_EXIT_CODE, t.exit_code);
     step
 }

@@ -1,0 +1,116 @@
+//! `retrace dbt [PATH...]` and the wrapper `retrace dbt --run -- dbt …`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use super::ExportArgs;
+use crate::convert;
+use crate::record::{Nanos, Run};
+use crate::runner::exec::{self, Around, Wrapped};
+use crate::sink::config::EnvSnapshot;
+use crate::source::dbt::{self, invocation};
+use crate::source::SourceOptions;
+
+/// Convert dbt artifacts: run_results.json, sources.json, or a target/ directory.
+#[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Convert dbt artifacts into one trace per dbt invocation.\n\n\
+        PATH may be a run_results.json or sources.json file, a directory (walked for both; \
+        manifest.json beside an artifact enriches it), or a glob. Without PATH: \
+        $DBT_TARGET_PATH, else ./target.\n\n\
+        After `dbt build`:  dbt build; rc=$?; retrace dbt target/; exit $rc\n\
+        Or let retrace run dbt:  retrace dbt --run -- dbt build"
+)]
+pub struct Args {
+    /// Artifact files, directories or globs [default: $DBT_TARGET_PATH or ./target]
+    pub paths: Vec<PathBuf>,
+
+    /// manifest.json to enrich every artifact with (default: the one beside each artifact)
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+
+    /// Export compiled SQL as db.query.text (off by default: SQL may hold sensitive literals)
+    #[arg(long)]
+    pub include_sql: bool,
+
+    /// Add a child span per timing phase (compile, execute) inside each node span
+    #[arg(long)]
+    pub phase_spans: bool,
+
+    /// Run the dbt command given after `--` under a wrapper span (dbt gets its traceparent as
+    /// DBT_ENV_CUSTOM_ENV_TRACEPARENT), then convert the artifacts it wrote (PATHs, default
+    /// its --target-path inside its --project-dir) as children of that span; exits with dbt's
+    /// exit code.  Example: retrace dbt --run -- dbt build
+    #[arg(long, requires = "command")]
+    pub run: bool,
+
+    /// The dbt command line (after `--`), for --run
+    #[arg(last = true, value_name = "DBT COMMAND", requires = "run")]
+    pub command: Vec<OsString>,
+
+    #[command(flatten)]
+    pub export: ExportArgs,
+}
+
+impl Args {
+    pub fn run(self, env: &EnvSnapshot) -> i32 {
+        let options = SourceOptions::default().with(dbt::Options {
+            manifest: self.manifest.clone(),
+            include_sql: self.include_sql,
+            phase_spans: self.phase_spans,
+        });
+        if self.run {
+            let mut wrapper = DbtInvocation {
+                paths: self.paths,
+                argv: &self.command,
+                options,
+            };
+            let wrapped = Wrapped {
+                argv: &self.command,
+                around: Some(&mut wrapper),
+            };
+            return exec::exec(
+                wrapped,
+                self.export.resolve(env, None),
+                self.export.options(),
+                env,
+            );
+        }
+        let export = match self.export.resolve_or_exit(env) {
+            Ok(export) => export,
+            Err(code) => return code,
+        };
+        let paths = if self.paths.is_empty() {
+            vec![invocation::default_target()]
+        } else {
+            self.paths
+        };
+        convert::run(&dbt::Dbt, &paths, &options, &export)
+    }
+}
+
+/// `--run`: dbt gets the wrapper span's context, and what this invocation wrote is sent under it.
+struct DbtInvocation<'a> {
+    paths: Vec<PathBuf>,
+    argv: &'a [OsString],
+    options: SourceOptions,
+}
+
+impl Around for DbtInvocation<'_> {
+    fn env(&self, traceparent: &str) -> Vec<(String, String)> {
+        // dbt writes DBT_ENV_CUSTOM_ENV_* variables into its artifacts (metadata.env).
+        vec![(
+            "DBT_ENV_CUSTOM_ENV_TRACEPARENT".into(),
+            traceparent.to_owned(),
+        )]
+    }
+
+    fn after(&mut self, started: Nanos) -> Vec<Run> {
+        invocation::runs_written_since(
+            std::mem::take(&mut self.paths),
+            self.argv,
+            started,
+            &self.options,
+        )
+    }
+}

@@ -1,0 +1,29 @@
+//! The arguments of the verbs that read artifacts: which files, and the zone of zone-less
+//! times for the formats that have them.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::source::time::Zone;
+
+#[derive(Args, Debug)]
+pub struct Paths {
+    /// Files, directories or globs
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct TimeZone {
+    /// Zone of timestamps written without one: local, UTC, an IANA name (Europe/Berlin) or an
+    /// offset (+09:00) [default: local]
+    #[arg(long, value_name = "ZONE", value_parser = super::values::zone)]
+    pub tz: Option<Zone>,
+}
+
+impl TimeZone {
+    pub fn zone(&self) -> Zone {
+        self.tz.unwrap_or_default()
+    }
+}

@@ -1,0 +1,166 @@
+//! A verb's resolved export settings (`Export`: where spans go, how, under which parent) and
+//! `Delivery`, which sends runs through one sink for the whole invocation and says at the end
+//! what was delivered where.
+
+use crate::report::report;
+use crate::sink::config::{ExporterKind, SinkConfig};
+use crate::sink::{self, Sink};
+use crate::trace::build::BuiltRun;
+use crate::trace::context::TraceParent;
+
+/// Everything below the verbs needs to send spans, resolved once from flags, environment and
+/// files (the verbs' `ExportArgs` → this).
+#[derive(Clone, Debug)]
+pub struct Export {
+    pub sink: SinkConfig,
+    pub options: DeliveryOptions,
+    /// The injected parent of every run (flag > env).
+    pub parent: Option<TraceParent>,
+    /// The salt of derived ids (`--namespace`); "" for none.
+    pub namespace: String,
+}
+
+/// How a delivery behaves, beside where it sends.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DeliveryOptions {
+    /// Print each run's root traceparent on stdout.
+    pub print_traceparent: bool,
+    /// Say what would be sent, send nothing.
+    pub dry_run: bool,
+    /// Print nothing but errors.
+    pub quiet: bool,
+}
+
+impl Export {
+    /// Sends nowhere: for a wrapper whose export settings were unusable (the command still runs).
+    pub fn disabled(options: DeliveryOptions) -> Export {
+        Export {
+            sink: SinkConfig::disabled(),
+            options,
+            parent: None,
+            namespace: String::new(),
+        }
+    }
+}
+
+/// Sends runs as they come; the sink is opened on the first run, so nothing is connected
+/// when there is nothing to send. The live verbs (runner, exec) send a run in parts.
+pub struct Delivery<'a> {
+    config: &'a SinkConfig,
+    options: DeliveryOptions,
+    sink: Option<Box<dyn Sink>>,
+    runs: usize,
+    spans: usize,
+    sent: usize,
+    failed: bool,
+}
+
+impl<'a> Delivery<'a> {
+    pub fn new(export: &'a Export) -> Self {
+        Delivery {
+            config: &export.sink,
+            options: export.options,
+            sink: None,
+            runs: 0,
+            spans: 0,
+            sent: 0,
+            failed: false,
+        }
+    }
+
+    /// Sends a whole run (and prints its traceparent when asked).
+    pub fn send(&mut self, run: BuiltRun) {
+        if self.options.print_traceparent {
+            println!("{}", run.traceparent);
+        }
+        self.send_part(run, true);
+    }
+
+    /// Sends some spans of a run; `last` marks the part that completes it.
+    pub fn send_part(&mut self, run: BuiltRun, last: bool) {
+        self.runs += usize::from(last);
+        self.spans += run.spans.len();
+        if self.options.dry_run {
+            println!(
+                "would send {} spans of {} run {} (trace {}) to {}",
+                run.spans.len(),
+                run.system,
+                run.run_id,
+                &run.traceparent[3..35],
+                destination(self.config)
+            );
+            return;
+        }
+        if self.sink.is_none() {
+            match sink::open(self.config) {
+                Ok(s) => self.sink = Some(s),
+                Err(e) => {
+                    // Reported once; later runs count as undelivered.
+                    if !self.failed {
+                        report(e);
+                    }
+                    self.failed = true;
+                    return;
+                }
+            }
+        }
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
+        let resource = sink::resource_for(&run.system, self.config);
+        match sink.send(run, &resource) {
+            Ok(n) => self.sent += n,
+            Err(e) => {
+                report(e);
+                self.failed = true;
+            }
+        }
+    }
+
+    /// Flushes and reports; false when something was not delivered.
+    pub fn finish(mut self) -> bool {
+        if self.options.dry_run {
+            return true;
+        }
+        if let Some(sink) = self.sink.as_mut() {
+            if let Err(e) = sink.finish() {
+                report(e);
+                self.failed = true;
+            }
+        }
+        if !self.options.quiet && self.runs > 0 && self.config.exporter != ExporterKind::Console {
+            report(format!(
+                "{} {} of {} spans from {} run(s) to {}",
+                if self.failed {
+                    "delivered only"
+                } else {
+                    "delivered"
+                },
+                self.sent,
+                self.spans,
+                self.runs,
+                destination(self.config)
+            ));
+        }
+        !self.failed
+    }
+}
+
+/// Where a configuration sends, as the closing line names it.
+pub fn destination(config: &SinkConfig) -> String {
+    match config.exporter {
+        ExporterKind::Otlp => format!(
+            "{} ({})",
+            config.endpoint_display(),
+            config.protocol.as_str()
+        ),
+        ExporterKind::File => config
+            .output
+            .as_deref()
+            .unwrap_or(std::path::Path::new("-"))
+            .display()
+            .to_string(),
+        ExporterKind::Console => "the console".into(),
+        ExporterKind::None => "nowhere (exporter none)".into(),
+    }
+}
