@@ -12,3 +12,4 @@ pub mod runner;
 pub mod sink;
 pub mod source;
 pub mod trace;
+pub mod vars;

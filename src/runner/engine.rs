@@ -14,12 +14,13 @@ use crate::record::{Attributes, Nanos, Outcome, Step};
 use crate::report::{exit, report};
 use crate::runner::live::{self, LiveRun};
 use crate::runner::process::{self, Launch, Output};
-use crate::runner::spec::{self, StepSpec, Workflow};
+use crate::runner::spec::{StepSpec, Workflow};
 use crate::runner::{enter_span, inherited_otel, signals, Clock};
 use crate::sink::config::{EnvSnapshot, FileDefaults};
 use crate::sink::delivery::{Delivery, Export};
 use crate::trace::build::Identity;
 use crate::trace::semconv as sc;
+use crate::vars::{self, Syntax};
 
 /// The runner's own options (`retrace run --help`).
 pub struct RunOptions {
@@ -40,9 +41,9 @@ pub const DEFAULT_RUNS_DIR: &str = ".retrace/runs";
 pub fn export_defaults(workflow: &Workflow) -> Option<FileDefaults> {
     let lookup = |name: &str| std::env::var(name).ok();
     workflow.otel.clone().map(|mut o| {
-        o.endpoint = o.endpoint.map(|e| spec::expand(&e, &lookup));
+        o.endpoint = o.endpoint.map(|e| vars::expand(&e, Syntax::Shell, &lookup));
         for (_, v) in &mut o.resource {
-            *v = spec::expand(v, &lookup);
+            *v = vars::expand(v, Syntax::Shell, &lookup);
         }
         o
     })
@@ -140,7 +141,7 @@ fn expand_into(out: &mut Vec<(String, String)>, entries: &[(String, String)]) {
                     .map(|(_, v)| v.clone())
                     .or_else(|| std::env::var(name).ok())
             };
-            spec::expand(v, &lookup)
+            vars::expand(v, Syntax::Shell, &lookup)
         };
         out.push((k.clone(), value));
     }

@@ -3,12 +3,21 @@
 //! default. The environment is read once, into `EnvSnapshot`, so resolution is a pure
 //! function that tests can drive.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::sink::SinkError;
+
+mod env;
+mod url;
+mod values;
+
+pub use env::EnvSnapshot;
+pub use url::{host_and_port, path_of, redact_url};
+use url::{is_loopback_host, port_of};
+pub use values::parse_duration;
+use values::{merge, parse_list, parse_pair, truthy};
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_CHUNK: usize = 512;
@@ -57,56 +66,6 @@ impl ExporterKind {
             "none" => Some(ExporterKind::None),
             _ => None,
         }
-    }
-}
-
-/// The OTEL_* variables that matter, read once at start-up.
-#[derive(Clone, Debug, Default)]
-pub struct EnvSnapshot(pub BTreeMap<String, String>);
-
-/// Variables the OTLP exporter crate would also read on its own; retrace resolves them
-/// itself and removes them from its environment so the crate cannot merge them a second time
-/// (it lets env headers override builder headers, which would break flag precedence).
-const EXPORTER_VARS: &[&str] = &[
-    "ENDPOINT",
-    "HEADERS",
-    "PROTOCOL",
-    "TIMEOUT",
-    "INSECURE",
-    "CERTIFICATE",
-    "COMPRESSION",
-    "CLIENT_KEY",
-    "CLIENT_CERTIFICATE",
-];
-
-impl EnvSnapshot {
-    /// Reads the OTEL_* variables and removes the exporter ones from this process's
-    /// environment. Call once, at start-up, before any thread exists.
-    pub fn take() -> EnvSnapshot {
-        let vars: BTreeMap<String, String> = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .filter(|(k, _)| k.starts_with("OTEL_"))
-            .collect();
-        for suffix in EXPORTER_VARS {
-            for prefix in ["OTEL_EXPORTER_OTLP_", "OTEL_EXPORTER_OTLP_TRACES_"] {
-                std::env::remove_var(format!("{prefix}{suffix}"));
-            }
-        }
-        EnvSnapshot(vars)
-    }
-
-    fn get(&self, name: &str) -> Option<(&str, String)> {
-        self.0
-            .get_key_value(name)
-            .filter(|(_, v)| !v.trim().is_empty())
-            .map(|(k, v)| (k.as_str(), v.clone()))
-    }
-
-    /// `OTEL_EXPORTER_OTLP_TRACES_<X>`, else `OTEL_EXPORTER_OTLP_<X>`, with the variable's name.
-    fn exporter_var(&self, suffix: &str) -> Option<(String, String)> {
-        self.get(&format!("OTEL_EXPORTER_OTLP_TRACES_{suffix}"))
-            .or_else(|| self.get(&format!("OTEL_EXPORTER_OTLP_{suffix}")))
-            .map(|(k, v)| (k.to_owned(), v))
     }
 }
 
@@ -216,152 +175,6 @@ impl SinkConfig {
     pub fn endpoint_display(&self) -> String {
         redact_url(&self.endpoint)
     }
-}
-
-/// Removes `user:password@` from a URL so it can be printed.
-pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((s, r)) => (Some(s), r),
-        None => (None, url),
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let host = match authority.rsplit_once('@') {
-        Some((_, host)) => format!("<redacted>@{host}"),
-        None => authority.to_owned(),
-    };
-    match scheme {
-        Some(s) => format!("{s}://{host}{tail}"),
-        None => format!("{host}{tail}"),
-    }
-}
-
-/// `500ms`, `10s`, `2m`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let t = text.trim();
-    let (number, unit) = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((t, ""), |i| t.split_at(i));
-    let n: f64 = number.parse().ok()?;
-    let seconds = match unit.trim() {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        _ => return None,
-    };
-    (seconds.is_finite() && seconds > 0.0 && seconds < 86_400.0)
-        .then(|| Duration::from_secs_f64(seconds))
-}
-
-fn truthy(v: &str) -> bool {
-    matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes")
-}
-
-/// `${VAR}` → the variable's value (empty if unset), so secrets need not sit in CI config.
-fn expand_vars(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        let Some(len) = rest[start + 2..].find('}') else {
-            break;
-        };
-        out.push_str(&rest[..start]);
-        out.push_str(&lookup(&rest[start + 2..start + 2 + len]).unwrap_or_default());
-        rest = &rest[start + 2 + len + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Percent-decoding for W3C Baggage-style lists (OTEL_EXPORTER_OTLP_HEADERS,
-/// OTEL_RESOURCE_ATTRIBUTES).
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let digits = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(b) = digits.and_then(|d| u8::from_str_radix(d, 16).ok()) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// `k1=v1,k2=v2` (values percent-decoded). Entries without `=` are reported by key only.
-fn parse_list(text: &str, origin: &str) -> Result<Vec<(String, String)>, SinkError> {
-    text.split(',')
-        .filter(|item| !item.trim().is_empty())
-        .map(|item| match item.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => {
-                Ok((k.trim().to_owned(), percent_decode(v.trim())))
-            }
-            _ => Err(SinkError::Config(format!(
-                "{origin}: entry without key=value"
-            ))),
-        })
-        .collect()
-}
-
-fn parse_pair(text: &str, flag: &str) -> Result<(String, String), SinkError> {
-    match text.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
-        // Never echo the value: it may be a secret.
-        _ => Err(SinkError::Config(format!("{flag} expects KEY=VALUE"))),
-    }
-}
-
-fn merge(into: &mut Vec<(String, String)>, pairs: Vec<(String, String)>, case_insensitive: bool) {
-    for (k, v) in pairs {
-        let same = |existing: &String| {
-            if case_insensitive {
-                existing.eq_ignore_ascii_case(&k)
-            } else {
-                *existing == k
-            }
-        };
-        match into.iter_mut().find(|(e, _)| same(e)) {
-            Some(slot) => slot.1 = v,
-            None => into.push((k, v)),
-        }
-    }
-}
-
-fn is_loopback_host(authority: &str) -> bool {
-    let (host, _) = host_and_port(authority);
-    matches!(host, "localhost" | "127.0.0.1" | "::1") || host.starts_with("127.")
-}
-
-/// Host (without userinfo or IPv6 brackets) and written port of a URL's authority; the URL
-/// may lack its scheme.
-pub fn host_and_port(url: &str) -> (&str, Option<u16>) {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let (host, port) = match authority.strip_prefix('[').and_then(|a| a.split_once(']')) {
-        Some((host, after)) => (host, after.strip_prefix(':')),
-        None => match authority.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        },
-    };
-    (host, port.and_then(|p| p.parse().ok()))
-}
-
-/// Port of a URL's authority, if written.
-fn port_of(url: &str) -> Option<u16> {
-    host_and_port(url).1
-}
-
-pub fn path_of(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.find('/').map_or("", |i| &rest[i..])
 }
 
 pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkError> {
@@ -481,7 +294,7 @@ pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkE
         .collect::<Result<Vec<_>, _>>()?;
     merge(&mut headers, flag_headers, true);
     for (_, v) in &mut headers {
-        *v = expand_vars(v, &env_lookup);
+        *v = crate::vars::expand(v, crate::vars::Syntax::Braced, &env_lookup);
     }
 
     let timeout = match (&flags.timeout, env.exporter_var("TIMEOUT")) {

@@ -1,0 +1,53 @@
+//! The OTEL_* environment, read once at start-up so that resolution is a pure function.
+
+use std::collections::BTreeMap;
+
+/// The OTEL_* variables that matter, read once at start-up.
+#[derive(Clone, Debug, Default)]
+pub struct EnvSnapshot(pub BTreeMap<String, String>);
+
+/// Variables the OTLP exporter crate would also read on its own; retrace resolves them
+/// itself and removes them from its environment so the crate cannot merge them a second time
+/// (it lets env headers override builder headers, which would break flag precedence).
+const EXPORTER_VARS: &[&str] = &[
+    "ENDPOINT",
+    "HEADERS",
+    "PROTOCOL",
+    "TIMEOUT",
+    "INSECURE",
+    "CERTIFICATE",
+    "COMPRESSION",
+    "CLIENT_KEY",
+    "CLIENT_CERTIFICATE",
+];
+
+impl EnvSnapshot {
+    /// Reads the OTEL_* variables and removes the exporter ones from this process's
+    /// environment. Call once, at start-up, before any thread exists.
+    pub fn take() -> EnvSnapshot {
+        let vars: BTreeMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, _)| k.starts_with("OTEL_"))
+            .collect();
+        for suffix in EXPORTER_VARS {
+            for prefix in ["OTEL_EXPORTER_OTLP_", "OTEL_EXPORTER_OTLP_TRACES_"] {
+                std::env::remove_var(format!("{prefix}{suffix}"));
+            }
+        }
+        EnvSnapshot(vars)
+    }
+
+    pub(super) fn get(&self, name: &str) -> Option<(&str, String)> {
+        self.0
+            .get_key_value(name)
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(k, v)| (k.as_str(), v.clone()))
+    }
+
+    /// `OTEL_EXPORTER_OTLP_TRACES_<X>`, else `OTEL_EXPORTER_OTLP_<X>`, with the variable's name.
+    pub(super) fn exporter_var(&self, suffix: &str) -> Option<(String, String)> {
+        self.get(&format!("OTEL_EXPORTER_OTLP_TRACES_{suffix}"))
+            .or_else(|| self.get(&format!("OTEL_EXPORTER_OTLP_{suffix}")))
+            .map(|(k, v)| (k.to_owned(), v))
+    }
+}
