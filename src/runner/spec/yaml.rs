@@ -1,0 +1,259 @@
+//! The workflow file's YAML shapes as Dagu accepts them (scalars written as numbers or
+//! strings, `env` as a map or a list of maps, `depends` as one name or a list), before
+//! `build` checks them.
+
+use super::*;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawWorkflow {
+    pub(super) name: Option<Scalar>,
+    /// Accepted (Dagu documents it) and not used.
+    #[serde(rename = "description")]
+    pub(super) _description: Option<yaml_serde::Value>,
+    #[serde(rename = "type")]
+    pub(super) kind: Option<Kind>,
+    pub(super) working_dir: Option<String>,
+    pub(super) env: Option<EnvList>,
+    pub(super) otel: Option<RawOtel>,
+    pub(super) steps: Option<Vec<RawStep>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum Kind {
+    Graph,
+    Chain,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOtel {
+    pub(super) enabled: Option<bool>,
+    pub(super) endpoint: Option<String>,
+    pub(super) headers: Option<ScalarMap>,
+    pub(super) insecure: Option<bool>,
+    pub(super) timeout: Option<String>,
+    pub(super) resource: Option<ScalarMap>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawStep {
+    pub(super) name: Scalar,
+    #[serde(rename = "description")]
+    pub(super) _description: Option<yaml_serde::Value>,
+    pub(super) command: Command,
+    pub(super) depends: Option<Names>,
+    pub(super) dir: Option<String>,
+    pub(super) env: Option<EnvList>,
+    pub(super) retry_policy: Option<RawRetry>,
+    pub(super) continue_on: Option<RawContinueOn>,
+    pub(super) timeout_sec: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawRetry {
+    pub(super) limit: Option<u32>,
+    pub(super) interval_sec: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawContinueOn {
+    pub(super) failure: Option<bool>,
+    // Accepted because Dagu files use it; the runner has no skip-propagation to tune.
+    #[allow(dead_code)]
+    pub(super) skipped: Option<bool>,
+}
+
+/// A scalar (string, number, bool; null as "") kept as text, as Dagu does.
+pub(super) struct Scalar(pub(super) String);
+
+pub(super) struct ScalarVisitor;
+
+impl Visitor<'_> for ScalarVisitor {
+    type Value = Scalar;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string, number or bool")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar(v.to_string()))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar(v.to_string()))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+        Ok(Scalar(v.to_string()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+        Ok(Scalar(v.to_string()))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+        Ok(Scalar(v.to_string()))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar(String::new()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// `KEY: value` pairs in file order.
+pub(super) struct ScalarMap(pub(super) Vec<(String, String)>);
+
+pub(super) fn read_map<'de, A: MapAccess<'de>>(
+    mut map: A,
+) -> Result<Vec<(String, String)>, A::Error> {
+    let mut out = Vec::new();
+    while let Some((k, v)) = map.next_entry::<Scalar, Scalar>()? {
+        out.push((k.0, v.0));
+    }
+    Ok(out)
+}
+
+impl<'de> Deserialize<'de> for ScalarMap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ScalarMap;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping of names to values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ScalarMap, A::Error> {
+                read_map(map).map(ScalarMap)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<ScalarMap, E> {
+                Ok(ScalarMap(Vec::new()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `env:` as a map, or a list of `KEY=value` strings and `KEY: value` maps.
+pub(super) struct EnvList(pub(super) Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for EnvList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EnvList;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping or a list of KEY=value entries")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<EnvList, A::Error> {
+                read_map(map).map(EnvList)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<EnvList, A::Error> {
+                let mut out = Vec::new();
+                while let Some(EnvItem(pairs)) = seq.next_element()? {
+                    out.extend(pairs);
+                }
+                Ok(EnvList(out))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<EnvList, E> {
+                Ok(EnvList(Vec::new()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+pub(super) struct EnvItem(pub(super) Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for EnvItem {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EnvItem;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a KEY=value string or a KEY: value mapping")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<EnvItem, E> {
+                match v.split_once('=') {
+                    Some((k, _)) if k.trim().is_empty() => Err(E::custom(format!(
+                        "entry \"{v}\" has an empty name (expected KEY=value)"
+                    ))),
+                    Some((k, val)) => Ok(EnvItem(vec![(k.to_string(), val.to_string())])),
+                    None => Err(E::custom(format!(
+                        "entry \"{v}\" has no \"=\" (expected KEY=value)"
+                    ))),
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<EnvItem, A::Error> {
+                read_map(map).map(EnvItem)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `command:` as a string, or a list of words joined with spaces (Dagu allows both).
+pub(super) struct Command(pub(super) String);
+
+impl<'de> Deserialize<'de> for Command {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Command;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a command string or a list of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Command, E> {
+                Ok(Command(v.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Command, A::Error> {
+                let mut words = Vec::new();
+                while let Some(Scalar(word)) = seq.next_element()? {
+                    words.push(word);
+                }
+                Ok(Command(words.join(" ")))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Command, E> {
+                Ok(Command(String::new()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `depends:` as one step name or a list of them.
+pub(super) struct Names(pub(super) Vec<String>);
+
+impl<'de> Deserialize<'de> for Names {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Names;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a step name or a list of step names")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Names, E> {
+                Ok(Names(vec![v.to_string()]))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Names, E> {
+                Ok(Names(vec![v.to_string()]))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Names, E> {
+                Ok(Names(vec![v.to_string()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Names, A::Error> {
+                let mut names = Vec::new();
+                while let Some(Scalar(name)) = seq.next_element()? {
+                    names.push(name);
+                }
+                Ok(Names(names))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Names, E> {
+                Ok(Names(Vec::new()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
