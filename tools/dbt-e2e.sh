@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 dbt="$(tools/install-dbt.sh | tail -n1)"
-RETRACE_DBT="$dbt" cargo test --locked --test dbt_e2e -- --ignored "$@"
+RETRACE_DBT="$dbt" cargo test --locked --test it dbt_e2e:: -- --ignored "$@"

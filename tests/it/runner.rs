@@ -2,15 +2,13 @@
 //! The central check: the spans sent live equal, field for field, the spans `retrace records`
 //! later builds from the records file the run left.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::cli::{retrace, run, stderr};
-use common::receiver::{Proto, ReceivedSpan, Receiver};
+use crate::common::cli::{retrace, run, stderr};
+use crate::common::receiver::{Proto, ReceivedSpan, Receiver};
 
 const WAIT: Duration = Duration::from_secs(10);
 const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";

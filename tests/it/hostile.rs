@@ -12,8 +12,6 @@
 //! in a free-form object, a legal time) or convertible by design (a torn last line, a log cut
 //! mid-line, an end before its start, which is clamped and marked).
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -23,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use common::cli::{retrace, run, stderr};
-use common::receiver::{Proto, ReceivedSpan, Receiver};
+use crate::common::cli::{retrace, run, stderr};
+use crate::common::receiver::{Proto, ReceivedSpan, Receiver};
 
 const WAIT: Duration = Duration::from_secs(20);
 /// The issue asks for at least this many distinct malformed inputs.
@@ -45,78 +43,17 @@ struct Format {
     companions: &'static [(&'static str, &'static str)],
     /// The fixture the bad file is made from.
     base: &'static str,
-    /// Whether `backfill` finds a file of this format from its name and first 512 bytes
-    /// (README "backfill"); files it does not recognise are not artifacts and are skipped.
-    detect: fn(&[u8]) -> bool,
-}
-
-fn by_name(_: &[u8]) -> bool {
-    true
 }
 
 fn head(bytes: &[u8]) -> &[u8] {
     &bytes[..bytes.len().min(512)]
 }
 
-fn has(hay: &[u8], needle: &str) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
-}
-
-fn detect_records(bytes: &[u8]) -> bool {
-    let h = head(bytes);
-    h.trim_ascii_start().starts_with(b"{") && has(h, "retrace.records/")
-}
-
-fn detect_dagu(bytes: &[u8]) -> bool {
-    has(head(bytes), "\"dagRunId\"")
-}
-
-fn detect_dagu_dat(bytes: &[u8]) -> bool {
-    head(bytes)
-        .strip_prefix(b"\xef\xbb\xbf")
-        .unwrap_or(head(bytes))
-        .trim_ascii_start()
-        .strip_prefix(b"{")
-        .is_some_and(|r| r.trim_ascii_start().starts_with(b"\"RequestId\""))
-}
-
-fn detect_dotflow_json(bytes: &[u8]) -> bool {
-    let h = head(bytes);
-    let key = |k: &str| {
-        let quoted = format!("\"{k}\"");
-        h.windows(quoted.len()).enumerate().any(|(i, w)| {
-            w == quoted.as_bytes()
-                && h[i + quoted.len()..]
-                    .iter()
-                    .find(|b| !b.is_ascii_whitespace())
-                    == Some(&b':')
-        })
-    };
-    h.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') && key("workflow_id") && key("tasks")
-}
-
-fn detect_dotflow_log(bytes: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(head(bytes));
-    let first = text.lines().next().unwrap_or_default();
-    first.split_once(" - ").is_some_and(|(_, rest)| {
-        rest.split_once(' ').is_some_and(|(level, rest)| {
-            ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"].contains(&level)
-                && rest
-                    .strip_prefix("[dotflow")
-                    .is_some_and(|r| r.contains("]: "))
-        })
-    })
-}
-
-fn detect_airflow_json(bytes: &[u8]) -> bool {
-    let h = String::from_utf8_lossy(head(bytes));
-    !h.trim_start().starts_with("{\"content\"")
-        && !h.contains("\"resourceSpans\"")
-        && (h.contains("\"task_instances\"")
-            || h.contains("\"dag_runs\"")
-            || h.contains("\"dag_run_id\"")
-            || (h.contains("\"dag_id\"")
-                && (h.contains("\"task_id\"") || h.contains("\"run_id\""))))
+/// Whether `backfill` takes this file as its format: the format's own `detect` (name and
+/// first 512 bytes), which the README documents per format.
+fn detected(f: &Format, bytes: &[u8]) -> bool {
+    let source = retrace::source::by_name(f.verb).expect("every verb of a format is registered");
+    source.detect(Path::new(f.file), head(bytes))
 }
 
 const DBT_RUN: Format = Format {
@@ -126,7 +63,6 @@ const DBT_RUN: Format = Format {
     arg: "",
     companions: &[],
     base: "dbt/02-run/run_results.json",
-    detect: by_name,
 };
 const DBT_SOURCES: Format = Format {
     label: "dbt sources.json",
@@ -135,7 +71,6 @@ const DBT_SOURCES: Format = Format {
     arg: "",
     companions: &[],
     base: "dbt/07-source-freshness/sources.json",
-    detect: by_name,
 };
 const DBT_MANIFEST: Format = Format {
     label: "dbt manifest beside run_results",
@@ -144,7 +79,6 @@ const DBT_MANIFEST: Format = Format {
     arg: "run_results.json",
     companions: &[("run_results.json", "dbt/21-build-dbt1.7/run_results.json")],
     base: "dbt/21-build-dbt1.7/manifest.json",
-    detect: by_name,
 };
 const AIRFLOW_API_RUN: Format = Format {
     label: "airflow API JSON",
@@ -153,7 +87,6 @@ const AIRFLOW_API_RUN: Format = Format {
     arg: "",
     companions: &[],
     base: "airflow/3.3.2/api/dagRun_corpus_run_ok.json",
-    detect: detect_airflow_json,
 };
 const AIRFLOW_API_TIS: Format = Format {
     label: "airflow API JSON",
@@ -162,7 +95,6 @@ const AIRFLOW_API_TIS: Format = Format {
     arg: "",
     companions: &[],
     base: "airflow/3.3.2/api/taskInstances_corpus_run_ok.json",
-    detect: detect_airflow_json,
 };
 const AIRFLOW_CLI: Format = Format {
     label: "airflow CLI JSON",
@@ -171,7 +103,6 @@ const AIRFLOW_CLI: Format = Format {
     arg: "",
     companions: &[],
     base: "airflow/2.10.5/cli/states-for-dag-run_corpus_run_ok.json",
-    detect: detect_airflow_json,
 };
 const AIRFLOW_CLI_RUNS: Format = Format {
     label: "airflow CLI JSON",
@@ -180,7 +111,6 @@ const AIRFLOW_CLI_RUNS: Format = Format {
     arg: "",
     companions: &[],
     base: "airflow/3.3.2/cli/list-runs.json",
-    detect: detect_airflow_json,
 };
 const AIRFLOW_LOG2: Format = Format {
     label: "airflow 2.x text log",
@@ -189,7 +119,6 @@ const AIRFLOW_LOG2: Format = Format {
     arg: "",
     companions: &[],
     base: "airflow/2.10.5/logs/dag_id=otel_corpus_pipeline/run_id=corpus_run_fail/task_id=quality_check/attempt=2.log",
-    detect: by_name,
 };
 const AIRFLOW_LOG3: Format = Format {
     label: "airflow 3.x JSON log",
@@ -198,7 +127,6 @@ const AIRFLOW_LOG3: Format = Format {
     arg: "",
     companions: &[],
     base: "airflow/3.3.2/logs/dag_id=otel_corpus_pipeline/run_id=corpus_run_fail/task_id=quality_check/attempt=2.log",
-    detect: by_name,
 };
 const AIRFLOW_SCHEDULER: Format = Format {
     label: "airflow scheduler log",
@@ -207,7 +135,6 @@ const AIRFLOW_SCHEDULER: Format = Format {
     arg: "",
     companions: &[],
     base: "airflow/2.10.5/scheduler/scheduler_stdout_until_holdout.log",
-    detect: by_name,
 };
 const AIRFLOW_SCHEDULER3: Format = Format {
     label: "airflow scheduler log",
@@ -216,7 +143,6 @@ const AIRFLOW_SCHEDULER3: Format = Format {
     arg: "",
     companions: &[],
     base: "airflow/3.3.2/scheduler/scheduler_stdout_phase2_until_holdout.log",
-    detect: by_name,
 };
 const DAGU: Format = Format {
     label: "dagu status.jsonl",
@@ -225,7 +151,6 @@ const DAGU: Format = Format {
     arg: "",
     companions: &[],
     base: "dagu/data/dag-runs/etl/dag-runs/2026/05/07/dag-run_20260507_001202Z_r1/attempt_20260507_003015_480Z_d4e5f6/status.jsonl",
-    detect: detect_dagu,
 };
 const DAGU_DAT: Format = Format {
     label: "dagu legacy .dat",
@@ -234,7 +159,6 @@ const DAGU_DAT: Format = Format {
     arg: "",
     companions: &[],
     base: "dagu/data/nightly-5e8a4c/nightly.20240102.030405.678Z.9c1e2a4b-7f3d-4e5a-8b6c-0d1e2f3a4b5c.dat",
-    detect: detect_dagu_dat,
 };
 const DOTFLOW_LOG: Format = Format {
     label: "dotflow log",
@@ -243,7 +167,6 @@ const DOTFLOW_LOG: Format = Format {
     arg: "",
     companions: &[],
     base: "dotflow/run_fail/output_dir_dot_output/flow.log",
-    detect: detect_dotflow_log,
 };
 const DOTFLOW_TEXT_LOG: Format = Format {
     label: "dotflow log",
@@ -252,7 +175,6 @@ const DOTFLOW_TEXT_LOG: Format = Format {
     arg: "",
     companions: &[],
     base: "dotflow/run_flaky_text/output_dir_dot_output/flow.log",
-    detect: detect_dotflow_log,
 };
 const DOTFLOW_RESULT: Format = Format {
     label: "dotflow result JSON",
@@ -261,7 +183,6 @@ const DOTFLOW_RESULT: Format = Format {
     arg: "",
     companions: &[],
     base: "dotflow/run_fail/workflow_result.json",
-    detect: detect_dotflow_json,
 };
 const RECORDS: Format = Format {
     label: "records JSONL",
@@ -270,7 +191,6 @@ const RECORDS: Format = Format {
     arg: "",
     companions: &[],
     base: "records/etl-run.jsonl",
-    detect: detect_records,
 };
 
 fn fixture(rel: &str) -> Vec<u8> {
@@ -361,7 +281,7 @@ impl Corpus {
         } else {
             dir.join(f.arg)
         };
-        let in_backfill = matches!(expect, Expect::Fails(_)) && (f.detect)(bytes);
+        let in_backfill = matches!(expect, Expect::Fails(_)) && detected(f, bytes);
         self.cases.push(Case {
             format: f.label,
             what: what.into(),
@@ -592,7 +512,7 @@ fn generic(c: &mut Corpus, f: &Format, utf8: Option<Expect>) {
         expect: Expect::Unreadable,
         // Found by name even when it cannot be read; a format found by its first bytes
         // cannot recognise a file it cannot read.
-        in_backfill: unreadable && (f.detect)(b""),
+        in_backfill: unreadable && detected(f, b""),
     });
 }
 

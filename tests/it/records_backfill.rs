@@ -1,14 +1,12 @@
 //! `retrace records` (our own step records) and `retrace backfill` (every format at once),
 //! through the real binary to an in-process OTLP receiver.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use common::cli::{retrace, run, stderr};
-use common::receiver::{Proto, Receiver};
+use crate::common::cli::{retrace, run, stderr};
+use crate::common::receiver::{Proto, Receiver};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -152,7 +150,7 @@ fn backfill_of_a_mixed_history_isolates_the_bad_file_and_is_repeatable() {
     );
     let first = rx.wait_spans(MIXED_SPANS, WAIT);
     assert_eq!(first.len(), MIXED_SPANS);
-    let ids = |spans: &[common::receiver::ReceivedSpan]| {
+    let ids = |spans: &[crate::common::receiver::ReceivedSpan]| {
         spans
             .iter()
             .map(|s| (s.trace_id_hex(), s.span_id_hex(), s.parent_id_hex()))

@@ -2,8 +2,6 @@
 //! the one error line, and a receiver that hangs up mid-request is retried, then spooled.
 //! All against in-process servers on 127.0.0.1.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -12,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::cli::{retrace, run, stderr};
-use common::receiver::{closed_port, Behavior, Failure, Proto, Receiver};
+use crate::common::cli::{retrace, run, stderr};
+use crate::common::receiver::{closed_port, Behavior, Failure, Proto, Receiver};
 
 const WAIT: Duration = Duration::from_secs(10);
 /// 04-build: the root and 39 nodes.

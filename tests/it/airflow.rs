@@ -1,15 +1,13 @@
 //! The real binary converts real Airflow records (fixtures/airflow: 2.10.5, 3.1.8, 3.3.2) and
 //! delivers them to an in-process OTLP receiver; assertions are on what arrived.
 
-mod common;
-
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use common::cli::{retrace, run, stderr};
-use common::receiver::{Proto, ReceivedSpan, Receiver};
+use crate::common::cli::{retrace, run, stderr};
+use crate::common::receiver::{Proto, ReceivedSpan, Receiver};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -2,14 +2,12 @@
 //! or silent collector (bounded exit, spool), and `retrace send` re-delivering the spool with
 //! the very same ids. All against in-process receivers on 127.0.0.1.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::cli::{retrace, run, stderr};
-use common::receiver::{closed_port, Behavior, Failure, Proto, ReceivedSpan, Receiver};
+use crate::common::cli::{retrace, run, stderr};
+use crate::common::receiver::{closed_port, Behavior, Failure, Proto, ReceivedSpan, Receiver};
 
 const WAIT: Duration = Duration::from_secs(10);
 /// 04-build: the root and 39 nodes.

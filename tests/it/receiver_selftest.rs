@@ -2,14 +2,12 @@
 //! exactly what the real opentelemetry-otlp exporter sends, for gRPC,
 //! HTTP/protobuf and HTTP/JSON, and that its failure injection works.
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::receiver::{Behavior, Failure, Proto, Receiver};
+use crate::common::receiver::{Behavior, Failure, Proto, Receiver};
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };

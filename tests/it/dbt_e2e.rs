@@ -3,14 +3,12 @@
 //! `cargo test`; `tools/dbt-e2e.sh` installs the pinned dbt and runs it (and `.ci/run` runs
 //! that script). RETRACE_DBT names the dbt executable.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use common::cli::{retrace, stderr};
-use common::receiver::{Proto, Receiver};
+use crate::common::cli::{retrace, stderr};
+use crate::common::receiver::{Proto, Receiver};
 
 const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -63,7 +61,7 @@ fn dbt_build_under_the_wrapper_span() {
     assert_eq!(wrapper.attr_i64("process.exit.code"), Some(1));
     let root = spans.iter().find(|s| s.span.name == "dbt build").unwrap();
     assert_eq!(root.parent_id_hex(), wrapper.span_id_hex());
-    let within = |s: &common::receiver::ReceivedSpan| {
+    let within = |s: &crate::common::receiver::ReceivedSpan| {
         s.span.start_time_unix_nano >= wrapper.span.start_time_unix_nano
             && s.span.end_time_unix_nano <= wrapper.span.end_time_unix_nano
     };
@@ -77,7 +75,7 @@ fn dbt_build_under_the_wrapper_span() {
         Some(format!("00-{}-{}-01", wrapper.trace_id_hex(), wrapper.span_id_hex()).as_str())
     );
 
-    let by_node: HashMap<&str, &common::receiver::ReceivedSpan> = spans
+    let by_node: HashMap<&str, &crate::common::receiver::ReceivedSpan> = spans
         .iter()
         .filter_map(|s| Some((s.attr_str("dbt.node_id")?, s)))
         .collect();

@@ -2,16 +2,14 @@
 //! fixtures/dagu/README.md) and delivers them to an in-process OTLP receiver on 127.0.0.1;
 //! every assertion is on what arrived over the socket.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use common::cli::{retrace, run, stderr};
-use common::fs::write;
-use common::receiver::{Proto, ReceivedSpan, Receiver};
+use crate::common::cli::{retrace, run, stderr};
+use crate::common::fs::write;
+use crate::common::receiver::{Proto, ReceivedSpan, Receiver};
 use sha2::{Digest, Sha256};
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -3,16 +3,14 @@
 //! The corpus was made with TZ=UTC, so every conversion here passes `--tz UTC` (or a zone
 //! whose shift the test checks): nothing depends on the machine's zone.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use common::cli::{retrace, run, stderr};
-use common::fs::write;
-use common::receiver::{Proto, ReceivedSpan, Receiver};
+use crate::common::cli::{retrace, run, stderr};
+use crate::common::fs::write;
+use crate::common::receiver::{Proto, ReceivedSpan, Receiver};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use serde_json::Value;
 use sha2::{Digest, Sha256};

@@ -4,13 +4,11 @@
 //! may show in stdout, stderr, span attributes, resources, records, logs, output files, spool
 //! contents or spool file names. Every scenario also proves the canaries were in play.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::cli::{retrace, stderr};
-use common::receiver::{closed_port, Behavior, Failure, Proto, Receiver};
+use crate::common::cli::{retrace, stderr};
+use crate::common::receiver::{closed_port, Behavior, Failure, Proto, Receiver};
 
 const HEADER_FLAG: &str = "cnry-hdrflag-5e1f";
 const HEADER_ENV: &str = "cnry-hdrenv-77a0";

@@ -2,13 +2,11 @@
 //! writes a real run_results.json), through the real binary to an in-process OTLP receiver.
 //! The wrapper with a real dbt is tests/dbt_e2e.rs.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::cli::{retrace, stderr};
-use common::receiver::{closed_port, Proto, Receiver};
+use crate::common::cli::{retrace, stderr};
+use crate::common::receiver::{closed_port, Proto, Receiver};
 
 const WAIT: Duration = Duration::from_secs(10);
 const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";

@@ -1,16 +1,14 @@
 //! The real binary converts real dbt runs (fixtures/dbt) and delivers them to an in-process
 //! OTLP receiver on 127.0.0.1; every assertion is on what arrived over the socket.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::cli::{retrace, run, stderr};
-use common::fs::write;
-use common::receiver::{Behavior, Failure, Proto, ReceivedSpan, Receiver};
+use crate::common::cli::{retrace, run, stderr};
+use crate::common::fs::write;
+use crate::common::receiver::{Behavior, Failure, Proto, ReceivedSpan, Receiver};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(10);
