@@ -5,11 +5,11 @@
 //! files, console), with `report` (messages, exit codes) below them all.
 
 pub mod cmd;
-pub mod convert;
+pub(crate) mod convert;
 pub mod record;
-pub mod report;
-pub mod runner;
+pub(crate) mod report;
+pub(crate) mod runner;
 pub mod sink;
 pub mod source;
 pub mod trace;
-pub mod vars;
+pub(crate) mod vars;

@@ -35,7 +35,7 @@ pub struct Cli {
 /// Declares the verbs once: the clap subcommand enum and its dispatch cannot disagree.
 macro_rules! verbs {
     ($($variant:ident($module:ident)),* $(,)?) => {
-        $(pub mod $module;)*
+        $(mod $module;)*
 
         #[derive(clap::Subcommand, Debug)]
         pub enum Command {

@@ -3,13 +3,13 @@
 //! the SDK's BatchSpanProcessor (it hides failures: ARCHITECTURE.md, "Delivery").
 
 pub mod config;
-pub mod console;
-pub mod delivery;
-pub mod doctor;
+pub(crate) mod console;
+pub(crate) mod delivery;
+pub(crate) mod doctor;
 pub mod file;
-pub mod otlp;
-pub mod spool;
-pub mod transport;
+pub(crate) mod otlp;
+pub(crate) mod spool;
+pub(crate) mod transport;
 
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::SpanData;

@@ -1,4 +1,4 @@
-//! Deterministic ids (DESIGN §3). A public contract: converting the same artifact twice gives
+//! Deterministic ids (ARCHITECTURE.md, "Ids"). A public contract: converting the same artifact twice gives
 //! the same ids, so a backend can dedupe and a re-sent spool never duplicates. Pinned by the
 //! golden tests below; change them only with a new version tag.
 //!

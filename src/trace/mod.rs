@@ -2,9 +2,9 @@
 
 pub mod build;
 pub mod context;
-pub mod ids;
-pub mod semconv;
-pub mod timeline;
+pub(crate) mod ids;
+pub(crate) mod semconv;
+pub(crate) mod timeline;
 
 use context::{ContextError, ContextOrigin};
 

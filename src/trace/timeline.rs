@@ -1,4 +1,4 @@
-//! Times of a run's spans (DESIGN §4): steps without recorded times are placed
+//! Times of a run's spans (ARCHITECTURE.md, "Time"): steps without recorded times are placed
 //! deterministically — never from the clock — and the invariants are enforced before export:
 //! end ≥ start, every parent covers its children, the run covers everything.
 

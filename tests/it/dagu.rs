@@ -55,7 +55,7 @@ fn nanos(text: &str) -> u64 {
         .unwrap() as u64
 }
 
-/// DESIGN §3, computed here independently: the first 16 bytes of SHA-256 over the
+/// The id contract (ARCHITECTURE.md, "Ids"), computed here independently: the first 16 bytes of SHA-256 over the
 /// length-prefixed ("retrace/v1", "trace", system, run id).
 fn derived_trace_id(system: &str, run_id: &str) -> String {
     let mut h = Sha256::new();

@@ -1,5 +1,5 @@
 //! Flags + OTEL_* environment → one resolved sink configuration.
-//! Precedence (DESIGN §6): flag > `OTEL_EXPORTER_OTLP_TRACES_*` > `OTEL_EXPORTER_OTLP_*` >
+//! Precedence (ARCHITECTURE.md, "Configuration"): flag > `OTEL_EXPORTER_OTLP_TRACES_*` > `OTEL_EXPORTER_OTLP_*` >
 //! default. The environment is read once, into `EnvSnapshot`, so resolution is a pure
 //! function that tests can drive.
 
