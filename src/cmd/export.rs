@@ -71,6 +71,16 @@ pub struct OtlpArgs {
     pub certificate: Option<PathBuf>,
 }
 
+/// An OpenTelemetry configuration file.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ConfigFileArgs {
+    /// OpenTelemetry declarative configuration file: its tracer_provider exporter (otlp_http,
+    /// otlp_grpc, console) and resource; below flags and OTEL_* variables
+    /// [env: OTEL_CONFIG_FILE]
+    #[arg(long = "config", value_name = "FILE", help_heading = "Export")]
+    pub file: Option<PathBuf>,
+}
+
 /// Where spans that could not be delivered are kept.
 #[derive(Args, Debug, Clone, Default)]
 pub struct SpoolArgs {
@@ -133,6 +143,8 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub otlp: OtlpArgs,
     #[command(flatten)]
+    pub config: ConfigFileArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
     pub spool: SpoolArgs,
@@ -148,6 +160,7 @@ impl ExportArgs {
     pub fn resolve(&self, env: &EnvSnapshot, file: Option<FileDefaults>) -> Result<Export, String> {
         let sink = sink_config(
             &self.otlp,
+            &self.config,
             &self.output,
             &self.spool,
             &self.resource,
@@ -192,6 +205,7 @@ impl ExportArgs {
 /// The sink configuration of these flag groups (absent groups count as not given).
 pub fn sink_config(
     otlp: &OtlpArgs,
+    config: &ConfigFileArgs,
     output: &OutputArgs,
     spool: &SpoolArgs,
     resource: &ResourceArgs,
@@ -211,6 +225,7 @@ pub fn sink_config(
         resource: resource.resource.clone(),
         chunk_size: output.chunk_size,
         file,
+        config_file: config.file.clone(),
         spool: spool.spool.clone(),
         no_spool: spool.no_spool,
     };

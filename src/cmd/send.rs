@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
-use super::export::{sink_config, BehaviourArgs, OtlpArgs, OutputArgs, ResourceArgs, SpoolArgs};
+use super::export::{
+    sink_config, BehaviourArgs, ConfigFileArgs, OtlpArgs, OutputArgs, ResourceArgs, SpoolArgs,
+};
 use crate::report::{exit, report};
 use crate::sink::config::{EnvSnapshot, ExporterKind};
 use crate::sink::spool::span_count;
@@ -33,6 +35,9 @@ pub struct Args {
     pub otlp: OtlpArgs,
 
     #[command(flatten)]
+    pub config: ConfigFileArgs,
+
+    #[command(flatten)]
     pub spool: SpoolArgs,
 
     #[command(flatten)]
@@ -50,15 +55,16 @@ fn send(args: &Args, env: &EnvSnapshot) -> i32 {
     let quiet = args.behaviour.quiet;
     let config = match sink_config(
         &args.otlp,
+        &args.config,
         &OutputArgs::default(),
         &args.spool,
         &ResourceArgs::default(),
         env,
         None,
     ) {
-        Ok(c) if c.exporter == ExporterKind::Otlp => c,
+        Ok(c) if c.sends_to(ExporterKind::Otlp) => c,
         Ok(_) => {
-            report("send delivers over OTLP only (OTEL_TRACES_EXPORTER says otherwise)");
+            report("send delivers over OTLP only, and the exporters configured do not include otlp");
             return exit::USAGE;
         }
         Err(e) => {
@@ -80,7 +86,7 @@ fn send(args: &Args, env: &EnvSnapshot) -> i32 {
             }
         }
     }
-    let transport = match Transport::new(&config) {
+    let mut transport = match Transport::new(&config) {
         Ok(t) => t,
         Err(e) => {
             report(e);

@@ -128,7 +128,8 @@ impl<'a> Delivery<'a> {
                 self.failed = true;
             }
         }
-        if !self.options.quiet && self.runs > 0 && self.config.exporter != ExporterKind::Console {
+        if !self.options.quiet && self.runs > 0 && self.config.exporters != [ExporterKind::Console]
+        {
             report(format!(
                 "{} {} of {} spans from {} run(s) to {}",
                 if self.failed {
@@ -148,7 +149,16 @@ impl<'a> Delivery<'a> {
 
 /// Where a configuration sends, as the closing line names it.
 pub fn destination(config: &SinkConfig) -> String {
-    match config.exporter {
+    config
+        .exporters
+        .iter()
+        .map(|kind| destination_of(*kind, config))
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+fn destination_of(kind: ExporterKind, config: &SinkConfig) -> String {
+    match kind {
         ExporterKind::Otlp => format!(
             "{} ({})",
             config.endpoint_display(),

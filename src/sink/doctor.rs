@@ -50,6 +50,8 @@ pub struct Diagnosis {
     /// A misconfiguration that retrying cannot cure (as opposed to a collector that is down,
     /// which may come back within the timeout).
     pub certain: bool,
+    /// The endpoint speaks the other OTLP transport: this one would work.
+    pub speaks: Option<Protocol>,
 }
 
 /// One sentence saying what is wrong with the endpoint, or `None` when the failure is not one
@@ -70,6 +72,7 @@ pub fn diagnose(config: &SinkConfig, failure: &str) -> Option<Diagnosis> {
             let path = path_of(url);
             return (code == 404 && !path.trim_end_matches('/').ends_with("/v1/traces")).then(
                 || Diagnosis {
+                    speaks: None,
                     text: format!(
                         "the collector has nothing at {path:?}: OTLP/HTTP receivers take traces at \
                          /v1/traces (e.g. {}/v1/traces)",
@@ -88,8 +91,10 @@ pub fn diagnose(config: &SinkConfig, failure: &str) -> Option<Diagnosis> {
         Some(Diagnosis {
             text,
             certain: false,
+            speaks: None,
         })
     };
+    let mut speaks = None;
     let hint = match probe(&host, port, PROBE_BUDGET) {
         Peer::Refused => {
             return uncertain(format!("connection refused: nothing listens on {place}"))
@@ -104,25 +109,35 @@ pub fn diagnose(config: &SinkConfig, failure: &str) -> Option<Diagnosis> {
         Peer::Http1 | Peer::Http2 if tls => {
             format!("{place} answers without TLS: use http:// in the endpoint")
         }
-        Peer::Http2 if http => format!(
-            "{place} speaks only HTTP/2, as an OTLP/gRPC receiver does: use --protocol grpc, \
-             or the collector's OTLP/HTTP port (usually 4318)"
-        ),
-        Peer::Http1 if !http => format!(
-            "{place} answers HTTP/1.1, as an OTLP/HTTP receiver does: use --protocol \
-             http/protobuf with .../v1/traces, or the collector's OTLP/gRPC port (usually 4317)"
-        ),
+        Peer::Http2 if http => {
+            speaks = Some(Protocol::Grpc);
+            format!(
+                "{place} speaks only HTTP/2, as an OTLP/gRPC receiver does: use --protocol grpc, \
+                 or the collector's OTLP/HTTP port (usually 4318)"
+            )
+        }
+        Peer::Http1 if !http => {
+            speaks = Some(Protocol::HttpProtobuf);
+            format!(
+                "{place} answers HTTP/1.1, as an OTLP/HTTP receiver does: use --protocol \
+                 http/protobuf with .../v1/traces, or the collector's OTLP/gRPC port (usually 4317)"
+            )
+        }
         // An HTTP server that also speaks HTTP/2 without TLS (the Collector's OTLP/HTTP
         // receiver does) answers a gRPC call with a plain HTTP status.
-        Peer::Http2 if !http && failure.contains("grpc-status header missing") => format!(
-            "{place} is an HTTP server, not a gRPC trace service: use --protocol http/protobuf \
-             with .../v1/traces, or the collector's OTLP/gRPC port (usually 4317)"
-        ),
+        Peer::Http2 if !http && failure.contains("grpc-status header missing") => {
+            speaks = Some(Protocol::HttpProtobuf);
+            format!(
+                "{place} is an HTTP server, not a gRPC trace service: use --protocol \
+                 http/protobuf with .../v1/traces, or the collector's OTLP/gRPC port (usually 4317)"
+            )
+        }
         _ => return None,
     };
     Some(Diagnosis {
         text: hint,
         certain: true,
+        speaks,
     })
 }
 

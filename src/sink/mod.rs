@@ -60,12 +60,65 @@ pub fn into_chunks(spans: Vec<SpanData>, size: usize) -> impl Iterator<Item = Ve
 }
 
 pub fn open(config: &SinkConfig) -> Result<Box<dyn Sink>, SinkError> {
-    Ok(match config.exporter {
+    let mut sinks = config
+        .exporters
+        .iter()
+        .map(|kind| open_one(*kind, config))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(match sinks.len() {
+        1 => sinks.remove(0),
+        _ => Box::new(Tee(sinks)),
+    })
+}
+
+fn open_one(kind: ExporterKind, config: &SinkConfig) -> Result<Box<dyn Sink>, SinkError> {
+    Ok(match kind {
         ExporterKind::Otlp => Box::new(otlp::OtlpSink::new(config)?),
         ExporterKind::File => Box::new(file::FileSink::create(config)?),
         ExporterKind::Console => Box::new(console::ConsoleSink::stdout()),
         ExporterKind::None => Box::new(NoneSink),
     })
+}
+
+/// Several exporters at once (`OTEL_TRACES_EXPORTER=otlp,console`, `--exporter console -o
+/// FILE`): each gets every run; one failing does not keep the run from the others. The count
+/// is what every one of them took.
+struct Tee(Vec<Box<dyn Sink>>);
+
+impl Sink for Tee {
+    fn send(&mut self, run: BuiltRun, resource: &Resource) -> Result<usize, SinkError> {
+        let mut delivered = usize::MAX;
+        let mut first_error = None;
+        let last = self.0.len() - 1;
+        let mut run = Some(run);
+        for (i, sink) in self.0.iter_mut().enumerate() {
+            let copy = if i == last { run.take() } else { run.clone() };
+            let Some(copy) = copy else { break };
+            match sink.send(copy, resource) {
+                Ok(n) => delivered = delivered.min(n),
+                Err(e) => {
+                    delivered = 0;
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(delivered),
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        let mut result = Ok(());
+        for sink in &mut self.0 {
+            if let Err(e) = sink.finish() {
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+        }
+        result
+    }
 }
 
 /// The resource of a run: `service.name` (flag/env, else the system's own name) plus the

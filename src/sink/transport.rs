@@ -21,7 +21,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use prost::bytes::Bytes;
 use prost::Message;
 
-use crate::sink::config::{Compression, Protocol, SinkConfig};
+use crate::report::report;
+use crate::sink::config::{path_of, Compression, Protocol, SinkConfig};
 use crate::sink::doctor;
 use crate::sink::SinkError;
 
@@ -99,13 +100,15 @@ impl Transport {
     }
 
     /// Sends one request, retrying what the specification says to retry until `deadline`.
+    /// When the endpoint turns out to speak the other OTLP transport, it is used from then
+    /// on, with a warning naming the flag that would have been right.
     pub fn export(
-        &self,
+        &mut self,
         request: &ExportTraceServiceRequest,
         deadline: Instant,
     ) -> Result<Accepted, String> {
         // Encoded once: a retry sends the same bytes.
-        let body = self.encode(request)?;
+        let mut body = self.encode(request)?;
         let mut backoff = FIRST_BACKOFF;
         let mut attempts = 0u32;
         let mut hint = String::new();
@@ -121,16 +124,22 @@ impl Transport {
                 Ok(accepted) => return Ok(accepted),
                 Err(f) => f,
             };
-            let (message, after) = match failure {
-                Failure::Permanent(message) => {
-                    let hint = self
-                        .diagnose(&message)
-                        .map_or_else(String::new, |d| format!("; {}", d.text));
-                    return Err(format!("{message}{hint}"));
-                }
-                Failure::Retryable { message, after } => (message, after),
+            let (message, after, permanent) = match failure {
+                Failure::Permanent(message) => (message, None, true),
+                Failure::Retryable { message, after } => (message, after, false),
             };
-            if let Some(d) = self.diagnose(&message) {
+            let diagnosis = self.diagnose(&message);
+            if let Some(protocol) = diagnosis.as_ref().and_then(|d| d.speaks) {
+                if self.switch(protocol).is_ok() {
+                    body = self.encode(request)?;
+                    continue;
+                }
+            }
+            if permanent {
+                let hint = diagnosis.map_or_else(String::new, |d| format!("; {}", d.text));
+                return Err(format!("{message}{hint}"));
+            }
+            if let Some(d) = diagnosis {
                 if d.certain {
                     return Err(format!("{message}; {}", d.text));
                 }
@@ -148,6 +157,55 @@ impl Transport {
             std::thread::sleep(wait);
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
+    }
+
+    /// Uses `protocol` from now on (the endpoint's path adjusted to it) and says so, naming
+    /// the flags that would have been right.
+    fn switch(&mut self, protocol: Protocol) -> Result<(), String> {
+        let mut config = self.config.clone();
+        let was = config.protocol;
+        config.protocol = protocol;
+        config.endpoint = match protocol {
+            Protocol::Grpc => {
+                let base = config.endpoint.trim_end_matches('/');
+                base.strip_suffix("/v1/traces").unwrap_or(base).to_owned()
+            }
+            Protocol::HttpProtobuf | Protocol::HttpJson => {
+                let path = path_of(&config.endpoint);
+                if path.is_empty() || path == "/" {
+                    format!("{}/v1/traces", config.endpoint.trim_end_matches('/'))
+                } else {
+                    config.endpoint.clone()
+                }
+            }
+        };
+        self.kind = match protocol {
+            Protocol::Grpc => grpc(&config)?,
+            Protocol::HttpProtobuf | Protocol::HttpJson => http(&config)?,
+        };
+        let mut flags = format!("--protocol {}", protocol.as_str());
+        if config.endpoint != self.config.endpoint {
+            flags.push_str(&format!(" --endpoint {}", config.endpoint_display()));
+        }
+        report(format!(
+            "{} speaks OTLP/{} rather than {} ({}): sending with {} instead; {flags} says so \
+             from the start",
+            self.config.endpoint_display(),
+            if protocol == Protocol::Grpc {
+                "gRPC"
+            } else {
+                "HTTP"
+            },
+            was.as_str(),
+            if self.config.protocol_explicit {
+                "as configured"
+            } else {
+                "as inferred"
+            },
+            protocol.as_str(),
+        ));
+        self.config = config;
+        Ok(())
     }
 
     /// The doctor's finding, on the first failure only.

@@ -17,7 +17,7 @@ use crate::trace::timeline::{self, Timeline};
 use crate::trace::{ids, BuildError};
 
 /// The spans of one run and how to continue its trace.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct BuiltRun {
     pub system: String,
     pub run_id: String,

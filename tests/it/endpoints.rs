@@ -41,37 +41,78 @@ fn diagnosis(out: &Output) -> String {
         .map_or(first.clone(), |(_, d)| d.to_owned())
 }
 
-#[test]
-fn otlp_http_sent_to_a_grpc_port_is_explained() {
-    let grpc = Receiver::start(Proto::Grpc);
-    for proto in ["http/protobuf", "http/json"] {
-        let url = format!("http://{}/v1/traces", grpc.addr());
-        let out = convert(&["--endpoint", &url, "--protocol", proto]);
-        assert_eq!(
-            diagnosis(&out),
-            format!(
-                "{} speaks only HTTP/2, as an OTLP/gRPC receiver does: use --protocol grpc, \
-                 or the collector's OTLP/HTTP port (usually 4318)",
-                grpc.addr()
+/// The spans as ids and nanosecond times, to compare two deliveries of the same run.
+fn identities(receiver: &Receiver) -> Vec<(Vec<u8>, Vec<u8>, u64, u64)> {
+    let mut ids: Vec<_> = receiver
+        .spans()
+        .into_iter()
+        .map(|s| {
+            (
+                s.span.span_id,
+                s.span.parent_span_id,
+                s.span.start_time_unix_nano,
+                s.span.end_time_unix_nano,
             )
-        );
-    }
-    assert_eq!(grpc.spans().len(), 0);
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The run as it arrives when the transport is right from the start.
+fn delivered_directly(proto: Proto) -> Vec<(Vec<u8>, Vec<u8>, u64, u64)> {
+    let direct = Receiver::start(proto);
+    let out = convert(&["--endpoint", &direct.endpoint(), "--protocol", proto.flag()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    direct.wait_spans(SPANS, WAIT);
+    identities(&direct)
 }
 
 #[test]
-fn grpc_sent_to_an_http_port_is_explained() {
+fn otlp_http_sent_to_a_grpc_port_switches_to_grpc_and_delivers() {
+    let expected = delivered_directly(Proto::Grpc);
+    for (proto, said) in [
+        (Some("http/protobuf"), "as configured"),
+        (Some("http/json"), "as configured"),
+        (None, "as inferred"),
+    ] {
+        let grpc = Receiver::start(Proto::Grpc);
+        let url = format!("http://{}/v1/traces", grpc.addr());
+        let mut args = vec!["--endpoint", &url];
+        args.extend(proto.iter().flat_map(|p| ["--protocol", *p]));
+        let out = convert(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "retrace: {url} speaks OTLP/gRPC rather than {} ({said}): sending with grpc \
+                 instead; --protocol grpc --endpoint http://{} says so from the start\n",
+                proto.unwrap_or("http/protobuf"),
+                grpc.addr()
+            )
+        );
+        grpc.wait_spans(SPANS, WAIT);
+        assert_eq!(identities(&grpc), expected, "{proto:?}");
+    }
+}
+
+#[test]
+fn grpc_sent_to_an_http_port_switches_to_http_and_delivers() {
+    let expected = delivered_directly(Proto::HttpProtobuf);
     let http = Receiver::start(Proto::HttpProtobuf);
     let url = format!("http://{}", http.addr());
     let out = convert(&["--endpoint", &url, "--protocol", "grpc"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
-        diagnosis(&out),
+        stderr(&out),
         format!(
-            "{} answers HTTP/1.1, as an OTLP/HTTP receiver does: use --protocol http/protobuf \
-             with .../v1/traces, or the collector's OTLP/gRPC port (usually 4317)",
-            http.addr()
+            "retrace: {url} speaks OTLP/HTTP rather than grpc (as configured): sending with \
+             http/protobuf instead; --protocol http/protobuf --endpoint {url}/v1/traces says so \
+             from the start\n"
         )
     );
+    http.wait_spans(SPANS, WAIT);
+    assert_eq!(identities(&http), expected);
 }
 
 #[test]

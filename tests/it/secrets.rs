@@ -215,12 +215,12 @@ fn no_failure_path_shows_a_secret() {
             ],
         ),
         (
-            "gRPC to an HTTP port (the doctor speaks)",
+            "an HTTP path without /v1/traces (the doctor speaks)",
             vec![
                 "--endpoint".into(),
-                with_userinfo(&format!("http://{}", plaintext.addr())),
+                with_userinfo(&format!("http://{}/otlp", plaintext.addr())),
                 "--protocol".into(),
-                "grpc".into(),
+                "http/protobuf".into(),
             ],
         ),
     ];
@@ -261,6 +261,31 @@ fn no_failure_path_shows_a_secret() {
     }
     assert_received_clean(&permanent, "HTTP 400");
     assert_headers_sent(&permanent, "HTTP 400");
+}
+
+#[test]
+fn switching_to_the_transport_the_endpoint_speaks_shows_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = dbt_artifact(dir.path());
+    let http = Receiver::start(Proto::HttpProtobuf);
+    let out = canaried()
+        .arg("dbt")
+        .arg(&artifact)
+        .args(["--timeout", "5s", "--no-spool", "--protocol", "grpc"])
+        .args(header_flag())
+        .arg("--endpoint")
+        .arg(with_userinfo(&format!("http://{}", http.addr())))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("sending with http/protobuf instead"),
+        "{}",
+        stderr(&out)
+    );
+    assert_output_clean(&out, "a switched transport");
+    assert_received_clean(&http, "a switched transport");
+    assert_headers_sent(&http, "a switched transport");
 }
 
 #[test]

@@ -243,6 +243,7 @@ fn build(raw: RawWorkflow, path: &Path) -> Result<Workflow, String> {
             insecure: o.insecure,
             timeout: o.timeout,
             resource: o.resource.map(|m| m.0).unwrap_or_default(),
+            ..Default::default()
         }),
         steps,
     })

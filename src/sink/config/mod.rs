@@ -1,7 +1,5 @@
-//! Flags + OTEL_* environment → one resolved sink configuration.
-//! Precedence (ARCHITECTURE.md, "Configuration"): flag > `OTEL_EXPORTER_OTLP_TRACES_*` > `OTEL_EXPORTER_OTLP_*` >
-//! default. The environment is read once, into `EnvSnapshot`, so resolution is a pure
-//! function that tests can drive.
+//! Flags + OTEL_* environment + files → one resolved sink configuration. The environment is
+//! read once, into `EnvSnapshot`, so resolution is a pure function that tests can drive.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -10,6 +8,7 @@ use std::time::Duration;
 use crate::sink::SinkError;
 
 mod env;
+mod otel_file;
 mod url;
 mod values;
 
@@ -57,16 +56,56 @@ pub enum ExporterKind {
     None,
 }
 
-impl ExporterKind {
-    pub fn parse(text: &str) -> Option<ExporterKind> {
-        match text.trim() {
-            "otlp" => Some(ExporterKind::Otlp),
-            "file" => Some(ExporterKind::File),
-            "console" => Some(ExporterKind::Console),
-            "none" => Some(ExporterKind::None),
-            _ => None,
+/// One exporter name as `--exporter` and `OTEL_TRACES_EXPORTER` write it (case-insensitive):
+/// retrace's four, and the Python entry-point names Airflow's configuration uses, which also
+/// say the protocol.
+fn exporter_name(text: &str) -> Option<(ExporterKind, Option<Protocol>)> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "otlp" => Some((ExporterKind::Otlp, None)),
+        "otlp_proto_grpc" => Some((ExporterKind::Otlp, Some(Protocol::Grpc))),
+        "otlp_proto_http" => Some((ExporterKind::Otlp, Some(Protocol::HttpProtobuf))),
+        "file" => Some((ExporterKind::File, None)),
+        "console" => Some((ExporterKind::Console, None)),
+        "none" => Some((ExporterKind::None, None)),
+        _ => None,
+    }
+}
+
+/// The exporters a comma-separated list names, with the protocol an Airflow name implies.
+/// `strict` (a flag) refuses an unknown name; the environment variable warns and ignores it,
+/// as the OpenTelemetry specification requires.
+fn exporter_list(
+    text: &str,
+    origin: &str,
+    strict: bool,
+) -> Result<(Vec<ExporterKind>, Option<Protocol>), SinkError> {
+    let mut kinds = Vec::new();
+    let mut protocol = None;
+    for name in text.split(',').filter(|n| !n.trim().is_empty()) {
+        match exporter_name(name) {
+            Some((kind, implied)) => {
+                if !kinds.contains(&kind) {
+                    kinds.push(kind);
+                }
+                protocol = protocol.or(implied);
+            }
+            None if strict => {
+                return Err(SinkError::Config(format!(
+                    "{origin} {name:?}: expected otlp, file, console or none (or a comma-separated list)"
+                )))
+            }
+            None => crate::report::report(format!(
+                "{origin}: unknown exporter {:?} ignored (known: otlp, otlp_proto_grpc, otlp_proto_http, console, none)",
+                name.trim()
+            )),
         }
     }
+    if kinds.len() > 1 && kinds.contains(&ExporterKind::None) {
+        return Err(SinkError::Config(format!(
+            "{origin} {text:?}: none cannot be combined with other exporters"
+        )));
+    }
+    Ok((kinds, protocol))
 }
 
 /// Command-line values for the sink (all optional; None = not given).
@@ -83,27 +122,71 @@ pub struct SinkFlags {
     pub service_name: Option<String>,
     pub resource: Vec<String>,
     pub chunk_size: Option<usize>,
-    /// A workflow file's `otel:` block: below the environment in precedence.
+    /// A workflow file's `otel:` block: below the environment, above the configuration file.
     pub file: Option<FileDefaults>,
+    /// `--config FILE`: an OpenTelemetry configuration file (else `OTEL_CONFIG_FILE`).
+    pub config_file: Option<PathBuf>,
     /// `--spool DIR`
     pub spool: Option<PathBuf>,
     /// `--no-spool`
     pub no_spool: bool,
 }
 
-/// Export settings from a workflow file (Dagu's `otel:` block), the lowest layer: flags and
-/// OTEL_* variables override each of them.
+/// Export settings from a file — a workflow's `otel:` block (Dagu's) or an OpenTelemetry
+/// configuration file — the layers below flags and OTEL_* variables.
 #[derive(Clone, Debug, Default)]
 pub struct FileDefaults {
-    /// `enabled: false` means exporter `none` unless chosen otherwise.
+    /// `enabled: false` (a workflow) or `disabled: true` (a configuration file) means
+    /// exporter `none` unless chosen otherwise.
     pub enabled: Option<bool>,
+    /// The exporters the file names (a configuration file's processors).
+    pub exporters: Vec<ExporterKind>,
+    pub protocol: Option<Protocol>,
     pub endpoint: Option<String>,
     pub headers: Vec<(String, String)>,
     pub insecure: Option<bool>,
     pub timeout: Option<String>,
+    pub compression: Option<String>,
+    pub certificate: Option<PathBuf>,
     pub resource: Vec<(String, String)>,
-    /// Where the block is, for messages (`flow.yaml otel`).
+    /// Where the settings are, for messages (`flow.yaml otel`).
     pub origin: String,
+}
+
+impl FileDefaults {
+    /// This layer over `lower`: each setting from here when set, else from `lower`; headers
+    /// and resource attributes merged key by key.
+    fn over(self, lower: FileDefaults) -> FileDefaults {
+        let origin_of = |mine: bool, lower_origin: &String| {
+            if mine {
+                self.origin.clone()
+            } else {
+                lower_origin.clone()
+            }
+        };
+        let endpoint_origin = origin_of(self.endpoint.is_some(), &lower.origin);
+        let mut headers = lower.headers;
+        merge(&mut headers, self.headers, true);
+        let mut resource = lower.resource;
+        merge(&mut resource, self.resource, false);
+        FileDefaults {
+            enabled: self.enabled.or(lower.enabled),
+            exporters: if self.exporters.is_empty() {
+                lower.exporters
+            } else {
+                self.exporters
+            },
+            protocol: self.protocol.or(lower.protocol),
+            endpoint: self.endpoint.or(lower.endpoint),
+            headers,
+            insecure: self.insecure.or(lower.insecure),
+            timeout: self.timeout.or(lower.timeout),
+            compression: self.compression.or(lower.compression),
+            certificate: self.certificate.or(lower.certificate),
+            resource,
+            origin: endpoint_origin,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,11 +197,15 @@ pub enum Compression {
 /// Everything a sink needs, resolved. `Debug` never shows header values.
 #[derive(Clone)]
 pub struct SinkConfig {
-    pub exporter: ExporterKind,
+    /// Where spans go: one or more of otlp, file, console; `[None]` for nowhere.
+    pub exporters: Vec<ExporterKind>,
     pub endpoint: String,
     /// Where the endpoint came from (`--endpoint`, an env var name, or `default`).
     pub endpoint_origin: String,
     pub protocol: Protocol,
+    /// Whether the protocol was said (flag, env, file) rather than inferred: an inferred one
+    /// is switched when the endpoint turns out to speak the other transport.
+    pub protocol_explicit: bool,
     pub headers: Vec<(String, String)>,
     pub timeout: Duration,
     pub certificate: Option<PathBuf>,
@@ -134,7 +221,7 @@ pub struct SinkConfig {
 impl fmt::Debug for SinkConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SinkConfig")
-            .field("exporter", &self.exporter)
+            .field("exporters", &self.exporters)
             .field("endpoint", &redact_url(&self.endpoint))
             .field("protocol", &self.protocol)
             .field(
@@ -152,14 +239,14 @@ impl fmt::Debug for SinkConfig {
 }
 
 impl SinkConfig {
-    /// The endpoint as it may be shown to a user: without userinfo.
     /// Sends nowhere: for a wrapper whose export settings were unusable.
     pub fn disabled() -> SinkConfig {
         SinkConfig {
-            exporter: ExporterKind::None,
+            exporters: vec![ExporterKind::None],
             endpoint: String::new(),
             endpoint_origin: String::new(),
             protocol: Protocol::Grpc,
+            protocol_explicit: false,
             headers: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             certificate: None,
@@ -172,43 +259,132 @@ impl SinkConfig {
         }
     }
 
+    pub fn sends_to(&self, kind: ExporterKind) -> bool {
+        self.exporters.contains(&kind)
+    }
+
+    /// The endpoint as it may be shown to a user: without userinfo.
     pub fn endpoint_display(&self) -> String {
         redact_url(&self.endpoint)
     }
 }
 
+/// One resolved sink configuration (ARCHITECTURE.md, "Configuration"): each setting from the
+/// flag, else `OTEL_EXPORTER_OTLP_TRACES_*`, else `OTEL_EXPORTER_OTLP_*`, else the file layers
+/// (a workflow's `otel:` block, then an OpenTelemetry configuration file), else the default.
 pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkError> {
-    let no_file = FileDefaults::default();
-    let file = flags.file.as_ref().unwrap_or(&no_file);
-    let env_lookup = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .or_else(|| env.0.get(name).cloned())
-    };
-
-    let exporter = match (&flags.exporter, env.get("OTEL_TRACES_EXPORTER")) {
-        (Some(e), _) => ExporterKind::parse(e).ok_or_else(|| {
-            SinkError::Config(format!(
-                "--exporter {e:?}: expected otlp, file, console or none"
-            ))
-        })?,
-        (None, _) if flags.output.is_some() => ExporterKind::File,
-        (None, Some((_, e))) => ExporterKind::parse(&e)
-            .filter(|k| *k != ExporterKind::File)
-            .ok_or_else(|| {
-                SinkError::Config(format!(
-                    "OTEL_TRACES_EXPORTER {e:?}: expected otlp, console or none"
-                ))
-            })?,
-        (None, None) if file.enabled == Some(false) => ExporterKind::None,
-        (None, None) => ExporterKind::Otlp,
-    };
-    if exporter == ExporterKind::File && flags.output.is_none() {
-        return Err(SinkError::Config(
-            "--exporter file needs --output FILE".into(),
-        ));
+    let file = file_layers(flags, env)?;
+    let (exporters, implied_protocol) = exporters(flags, env, &file)?;
+    let (endpoint, endpoint_origin, protocol, protocol_explicit) =
+        endpoint(flags, env, &file, implied_protocol)?;
+    let (service_name, resource) = resource(flags, env, &file)?;
+    let chunk_size = flags.chunk_size.unwrap_or(DEFAULT_CHUNK);
+    if chunk_size == 0 {
+        return Err(SinkError::Config("--chunk-size must be at least 1".into()));
     }
+    Ok(SinkConfig {
+        exporters,
+        endpoint,
+        endpoint_origin,
+        protocol,
+        protocol_explicit,
+        headers: headers(flags, env, &file)?,
+        timeout: timeout(flags, env, &file)?,
+        certificate: flags
+            .certificate
+            .clone()
+            .or_else(|| env.exporter_var("CERTIFICATE").map(|(_, v)| v.into()))
+            .or_else(|| file.certificate.clone()),
+        compression: compression(env, &file)?,
+        output: flags.output.clone(),
+        service_name,
+        resource,
+        chunk_size,
+        spool: if flags.no_spool {
+            None
+        } else {
+            flags.spool.clone().or_else(crate::sink::spool::default_dir)
+        },
+    })
+}
 
+/// The workflow's block over the configuration file (`--config`, else `OTEL_CONFIG_FILE`).
+fn file_layers(flags: &SinkFlags, env: &EnvSnapshot) -> Result<FileDefaults, SinkError> {
+    let config_file = match (&flags.config_file, env.get("OTEL_CONFIG_FILE")) {
+        (Some(path), _) => Some(otel_file::load(path, "--config")?),
+        (None, Some((name, path))) => Some(otel_file::load(std::path::Path::new(&path), name)?),
+        (None, None) => None,
+    };
+    let workflow = flags.file.clone().unwrap_or_default();
+    Ok(match config_file {
+        Some(lower) => workflow.over(lower),
+        None => workflow,
+    })
+}
+
+/// The exporters: `--exporter` (and `--output`, which always writes its file), else
+/// `OTEL_SDK_DISABLED`, else `OTEL_TRACES_EXPORTER`, else the files, else otlp.
+fn exporters(
+    flags: &SinkFlags,
+    env: &EnvSnapshot,
+    file: &FileDefaults,
+) -> Result<(Vec<ExporterKind>, Option<Protocol>), SinkError> {
+    let (mut kinds, protocol) = if let Some(e) = &flags.exporter {
+        exporter_list(e, "--exporter", true)?
+    } else if flags.output.is_some() {
+        (vec![ExporterKind::File], None)
+    } else if env
+        .get("OTEL_SDK_DISABLED")
+        .is_some_and(|(_, v)| v.trim().eq_ignore_ascii_case("true"))
+    {
+        (vec![ExporterKind::None], None)
+    } else {
+        let from_env = match env.get("OTEL_TRACES_EXPORTER") {
+            Some((name, text)) => exporter_list(&text, name, false)?,
+            None => (Vec::new(), None),
+        };
+        if !from_env.0.is_empty() {
+            from_env
+        } else if file.enabled == Some(false) {
+            (vec![ExporterKind::None], None)
+        } else if !file.exporters.is_empty() {
+            (file.exporters.clone(), None)
+        } else {
+            (vec![ExporterKind::Otlp], None)
+        }
+    };
+    if kinds.is_empty() {
+        kinds.push(ExporterKind::Otlp);
+    }
+    match &flags.output {
+        Some(_) if kinds.contains(&ExporterKind::None) => {
+            return Err(SinkError::Config(
+                "--output FILE writes spans, --exporter none sends them nowhere: give one".into(),
+            ))
+        }
+        Some(out) if out.as_os_str() == "-" && kinds.contains(&ExporterKind::Console) => {
+            return Err(SinkError::Config(
+                "--output - and the console exporter would both write to stdout: give one".into(),
+            ))
+        }
+        Some(_) if !kinds.contains(&ExporterKind::File) => kinds.push(ExporterKind::File),
+        None if kinds.contains(&ExporterKind::File) => {
+            return Err(SinkError::Config(
+                "--exporter file needs --output FILE".into(),
+            ))
+        }
+        _ => {}
+    }
+    Ok((kinds, protocol))
+}
+
+/// The endpoint (with where it came from) and the protocol (and whether it was said).
+fn endpoint(
+    flags: &SinkFlags,
+    env: &EnvSnapshot,
+    file: &FileDefaults,
+    implied: Option<Protocol>,
+) -> Result<(String, String, Protocol, bool), SinkError> {
     let explicit_protocol = match (&flags.protocol, env.exporter_var("PROTOCOL")) {
         (Some(p), _) => Some(Protocol::parse(p).ok_or_else(|| {
             SinkError::Config(format!(
@@ -220,7 +396,7 @@ pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkE
                 "{name} {p:?}: expected grpc, http/protobuf or http/json"
             ))
         })?),
-        (None, None) => None,
+        (None, None) => implied.or(file.protocol),
     };
 
     // The generic variable is a base URL (HTTP appends /v1/traces); the signal one is verbatim.
@@ -241,15 +417,17 @@ pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkE
             None => file.insecure == Some(true),
         };
 
+    // Nothing said: the SDKs' default (http/protobuf), except where an endpoint says gRPC the
+    // way otel-cli and Dagu users write it: port 4317, or a bare host:port.
     let protocol = explicit_protocol.unwrap_or_else(|| match &raw_endpoint {
-        Some(e)
-            if path_of(e).trim_end_matches('/').ends_with("/v1/traces")
-                || port_of(e) == Some(4318) =>
-        {
+        Some(e) if path_of(e).trim_end_matches('/').ends_with("/v1/traces") => {
             Protocol::HttpProtobuf
         }
-        Some(_) => Protocol::Grpc,
-        None => Protocol::HttpProtobuf,
+        Some(e) if port_of(e) == Some(4317) => Protocol::Grpc,
+        Some(e) if !e.contains("://") && port_of(e) != Some(4318) && path_of(e).is_empty() => {
+            Protocol::Grpc
+        }
+        _ => Protocol::HttpProtobuf,
     });
     let endpoint = match raw_endpoint {
         None if protocol == Protocol::Grpc => DEFAULT_GRPC_ENDPOINT.to_owned(),
@@ -281,7 +459,15 @@ pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkE
             redact_url(&endpoint)
         )));
     }
+    Ok((endpoint, origin, protocol, explicit_protocol.is_some()))
+}
 
+/// Headers merged key by key (case-insensitive), flags last; `${VAR}` expanded.
+fn headers(
+    flags: &SinkFlags,
+    env: &EnvSnapshot,
+    file: &FileDefaults,
+) -> Result<Vec<(String, String)>, SinkError> {
     let mut headers = Vec::new();
     merge(&mut headers, file.headers.clone(), true);
     if let Some((name, text)) = env.exporter_var("HEADERS") {
@@ -293,11 +479,23 @@ pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkE
         .map(|h| parse_pair(h, "--header"))
         .collect::<Result<Vec<_>, _>>()?;
     merge(&mut headers, flag_headers, true);
+    let lookup = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .or_else(|| env.0.get(name).cloned())
+    };
     for (_, v) in &mut headers {
-        *v = crate::vars::expand(v, crate::vars::Syntax::Braced, &env_lookup);
+        *v = crate::vars::expand(v, crate::vars::Syntax::Braced, &lookup);
     }
+    Ok(headers)
+}
 
-    let timeout = match (&flags.timeout, env.exporter_var("TIMEOUT")) {
+fn timeout(
+    flags: &SinkFlags,
+    env: &EnvSnapshot,
+    file: &FileDefaults,
+) -> Result<Duration, SinkError> {
+    Ok(match (&flags.timeout, env.exporter_var("TIMEOUT")) {
         (Some(t), _) => *t,
         // The spec says milliseconds (otel-cli reads seconds; we follow the spec).
         (None, Some((name, ms))) => ms
@@ -316,23 +514,34 @@ pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkE
             })?,
             None => DEFAULT_TIMEOUT,
         },
-    };
+    })
+}
 
-    let compression = match env.exporter_var("COMPRESSION") {
-        Some((_, c)) if c.trim() == "gzip" => Some(Compression::Gzip),
-        Some((_, c)) if c.trim() == "none" => None,
-        Some((name, c)) => {
-            return Err(SinkError::Config(format!(
-                "{name} {c:?}: expected gzip or none"
-            )))
-        }
-        None => None,
-    };
-    let certificate = flags.certificate.clone().or_else(|| {
-        env.exporter_var("CERTIFICATE")
-            .map(|(_, v)| PathBuf::from(v))
+fn compression(env: &EnvSnapshot, file: &FileDefaults) -> Result<Option<Compression>, SinkError> {
+    let said = env.exporter_var("COMPRESSION").or_else(|| {
+        file.compression
+            .clone()
+            .map(|c| (format!("{}.compression", file.origin), c))
     });
+    match said {
+        Some((_, c)) if c.trim() == "gzip" => Ok(Some(Compression::Gzip)),
+        Some((_, c)) if c.trim() == "none" => Ok(None),
+        Some((name, c)) => Err(SinkError::Config(format!(
+            "{name} {c:?}: expected gzip or none"
+        ))),
+        None => Ok(None),
+    }
+}
 
+type ServiceAndResource = (Option<String>, Vec<(String, String)>);
+
+/// `service.name` (flag > OTEL_SERVICE_NAME > a `service.name` resource attribute) and the
+/// other resource attributes, merged key by key, flags last.
+fn resource(
+    flags: &SinkFlags,
+    env: &EnvSnapshot,
+    file: &FileDefaults,
+) -> Result<ServiceAndResource, SinkError> {
     let mut resource = Vec::new();
     merge(&mut resource, file.resource.clone(), false);
     if let Some((name, text)) = env.get("OTEL_RESOURCE_ATTRIBUTES") {
@@ -355,30 +564,7 @@ pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkE
                 .map(|(_, v)| v.clone())
         });
     resource.retain(|(k, _)| k != "service.name");
-
-    let chunk_size = flags.chunk_size.unwrap_or(DEFAULT_CHUNK);
-    if chunk_size == 0 {
-        return Err(SinkError::Config("--chunk-size must be at least 1".into()));
-    }
-    Ok(SinkConfig {
-        exporter,
-        endpoint,
-        endpoint_origin: origin,
-        protocol,
-        headers,
-        timeout,
-        certificate,
-        compression,
-        output: flags.output.clone(),
-        service_name,
-        resource,
-        chunk_size,
-        spool: if flags.no_spool {
-            None
-        } else {
-            flags.spool.clone().or_else(crate::sink::spool::default_dir)
-        },
-    })
+    Ok((service_name, resource))
 }
 
 #[cfg(test)]
@@ -404,6 +590,7 @@ mod tests {
             timeout: Some("3s".into()),
             resource: vec![("service.name".into(), "from-wf".into())],
             origin: "flow.yaml otel".into(),
+            ..Default::default()
         };
         let flags = SinkFlags {
             file: Some(file.clone()),
@@ -434,16 +621,16 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            resolve(&disabled, &env(&[])).unwrap().exporter,
-            ExporterKind::None
+            resolve(&disabled, &env(&[])).unwrap().exporters,
+            [ExporterKind::None]
         );
         let chosen = SinkFlags {
             exporter: Some("otlp".into()),
             ..disabled
         };
         assert_eq!(
-            resolve(&chosen, &env(&[])).unwrap().exporter,
-            ExporterKind::Otlp
+            resolve(&chosen, &env(&[])).unwrap().exporters,
+            [ExporterKind::Otlp]
         );
     }
 
@@ -581,36 +768,219 @@ mod tests {
         );
     }
 
+    fn flags_exporter(exporter: Option<&str>, output: Option<&str>) -> SinkFlags {
+        SinkFlags {
+            exporter: exporter.map(Into::into),
+            output: output.map(Into::into),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn exporter_choice() {
+        let kinds =
+            |flags: SinkFlags, e: &[(&str, &str)]| resolve(&flags, &env(e)).map(|c| c.exporters);
+        use ExporterKind::*;
+        assert_eq!(
+            kinds(flags_exporter(Option::None, Some("x.jsonl")), &[]).unwrap(),
+            [File]
+        );
+        assert_eq!(
+            kinds(SinkFlags::default(), &[("OTEL_TRACES_EXPORTER", "none")]).unwrap(),
+            [None]
+        );
+        assert!(kinds(flags_exporter(Some("file"), Option::None), &[]).is_err());
+        // The specification: an unknown value is warned about and ignored.
+        assert_eq!(
+            kinds(SinkFlags::default(), &[("OTEL_TRACES_EXPORTER", "zipkin")]).unwrap(),
+            [Otlp]
+        );
+        assert!(kinds(flags_exporter(Some("zipkin"), Option::None), &[]).is_err());
+    }
+
+    #[test]
+    fn the_exporter_variable_is_a_list_and_takes_airflows_names() {
         let c = resolve(
-            &SinkFlags {
-                output: Some("x.jsonl".into()),
-                ..Default::default()
-            },
+            &SinkFlags::default(),
+            &env(&[("OTEL_TRACES_EXPORTER", "otlp, Console")]),
+        )
+        .unwrap();
+        assert_eq!(c.exporters, [ExporterKind::Otlp, ExporterKind::Console]);
+        let c = resolve(
+            &SinkFlags::default(),
+            &env(&[
+                ("OTEL_TRACES_EXPORTER", "otlp_proto_grpc"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:9000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.exporters.as_slice(), c.protocol, c.protocol_explicit),
+            (&[ExporterKind::Otlp][..], Protocol::Grpc, true)
+        );
+        let c = resolve(
+            &SinkFlags::default(),
+            &env(&[("OTEL_TRACES_EXPORTER", "otlp_proto_http")]),
+        )
+        .unwrap();
+        assert_eq!(c.protocol, Protocol::HttpProtobuf);
+        assert_eq!(c.endpoint, "http://localhost:4318/v1/traces");
+        assert!(resolve(
+            &SinkFlags::default(),
+            &env(&[("OTEL_TRACES_EXPORTER", "otlp,none")])
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn sdk_disabled_disables_export_unless_a_flag_says_otherwise() {
+        for (value, expected) in [
+            ("true", ExporterKind::None),
+            ("TRUE", ExporterKind::None),
+            ("false", ExporterKind::Otlp),
+            ("1", ExporterKind::Otlp),
+        ] {
+            let c = resolve(&SinkFlags::default(), &env(&[("OTEL_SDK_DISABLED", value)])).unwrap();
+            assert_eq!(c.exporters, [expected], "OTEL_SDK_DISABLED={value}");
+        }
+        let c = resolve(
+            &flags_exporter(Some("console"), None),
+            &env(&[("OTEL_SDK_DISABLED", "true")]),
+        )
+        .unwrap();
+        assert_eq!(c.exporters, [ExporterKind::Console]);
+    }
+
+    #[test]
+    fn output_with_another_exporter_does_both_or_refuses() {
+        let c = resolve(
+            &flags_exporter(Some("console"), Some("spans.jsonl")),
             &env(&[]),
         )
         .unwrap();
-        assert_eq!(c.exporter, ExporterKind::File);
+        assert_eq!(c.exporters, [ExporterKind::Console, ExporterKind::File]);
         let c = resolve(
-            &SinkFlags::default(),
-            &env(&[("OTEL_TRACES_EXPORTER", "none")]),
+            &flags_exporter(Some("otlp"), Some("spans.jsonl")),
+            &env(&[]),
         )
         .unwrap();
-        assert_eq!(c.exporter, ExporterKind::None);
-        assert!(resolve(
+        assert_eq!(c.exporters, [ExporterKind::Otlp, ExporterKind::File]);
+        let refused = |e: &str, o: &str| {
+            resolve(&flags_exporter(Some(e), Some(o)), &env(&[]))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            refused("console", "-"),
+            "--output - and the console exporter would both write to stdout: give one"
+        );
+        assert_eq!(
+            refused("none", "x.jsonl"),
+            "--output FILE writes spans, --exporter none sends them nowhere: give one"
+        );
+    }
+
+    #[test]
+    fn the_protocol_defaults_to_http_protobuf_unless_the_endpoint_says_grpc() {
+        let p = |e: &str| {
+            let c = resolve(
+                &SinkFlags {
+                    endpoint: Some(e.into()),
+                    ..Default::default()
+                },
+                &env(&[]),
+            )
+            .unwrap();
+            (c.protocol, c.protocol_explicit)
+        };
+        assert_eq!(p("http://collector:9999"), (Protocol::HttpProtobuf, false));
+        assert_eq!(p("https://collector"), (Protocol::HttpProtobuf, false));
+        assert_eq!(p("http://collector:4317"), (Protocol::Grpc, false));
+        assert_eq!(p("collector:9999"), (Protocol::Grpc, false));
+        assert_eq!(p("collector:4318"), (Protocol::HttpProtobuf, false));
+        let c = resolve(&SinkFlags::default(), &env(&[])).unwrap();
+        assert_eq!(
+            (c.protocol, c.endpoint.as_str()),
+            (Protocol::HttpProtobuf, "http://localhost:4318/v1/traces")
+        );
+    }
+
+    #[test]
+    fn a_configuration_file_is_below_flags_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("otel.yaml");
+        std::fs::write(
+            &path,
+            "file_format: \"1.0\"\nresource:\n  attributes:\n    - name: service.name\n      value: from-file\n    - name: team\n      value: data\ntracer_provider:\n  processors:\n    - batch:\n        exporter:\n          otlp_grpc:\n            endpoint: http://file:4317\n            timeout: 1500\n            headers:\n              - name: x-team\n                value: file\n",
+        )
+        .unwrap();
+        let from_file = SinkFlags {
+            config_file: Some(path.clone()),
+            ..Default::default()
+        };
+        let c = resolve(&from_file, &env(&[])).unwrap();
+        assert_eq!(
+            (c.endpoint.as_str(), c.protocol, c.timeout),
+            (
+                "http://file:4317",
+                Protocol::Grpc,
+                Duration::from_millis(1500)
+            )
+        );
+        assert_eq!(c.endpoint_origin, format!("{}.endpoint", path.display()));
+        assert_eq!(c.service_name.as_deref(), Some("from-file"));
+        assert_eq!(c.headers, vec![("x-team".to_owned(), "file".to_owned())]);
+        // The variable names the file when no flag does; env settings beat it, flags beat both.
+        let e = env(&[
+            ("OTEL_CONFIG_FILE", path.to_str().unwrap()),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "700"),
+            ("OTEL_SERVICE_NAME", "from-env"),
+        ]);
+        let c = resolve(&SinkFlags::default(), &e).unwrap();
+        assert_eq!(c.endpoint, "http://file:4317");
+        assert_eq!(c.timeout, Duration::from_millis(700));
+        assert_eq!(c.service_name.as_deref(), Some("from-env"));
+        let c = resolve(
             &SinkFlags {
-                exporter: Some("file".into()),
+                endpoint: Some("http://flag:4318".into()),
+                timeout: Some(Duration::from_secs(2)),
                 ..Default::default()
             },
-            &env(&[])
+            &e,
         )
-        .is_err());
-        assert!(resolve(
-            &SinkFlags::default(),
-            &env(&[("OTEL_TRACES_EXPORTER", "zipkin")])
-        )
-        .is_err());
+        .unwrap();
+        assert_eq!(
+            (c.endpoint.as_str(), c.protocol, c.timeout),
+            // Per setting: the endpoint from the flag, the protocol still from the file.
+            ("http://flag:4318", Protocol::Grpc, Duration::from_secs(2))
+        );
+        // A workflow's otel: block sits above the file.
+        let wf = SinkFlags {
+            config_file: Some(path.clone()),
+            file: Some(FileDefaults {
+                endpoint: Some("http://wf:4317".into()),
+                origin: "flow.yaml otel".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let c = resolve(&wf, &env(&[])).unwrap();
+        assert_eq!(
+            (c.endpoint.as_str(), c.endpoint_origin.as_str(), c.timeout),
+            (
+                "http://wf:4317",
+                "flow.yaml otel.endpoint",
+                Duration::from_millis(1500)
+            )
+        );
+        let missing = SinkFlags {
+            config_file: Some(dir.path().join("nope.yaml")),
+            ..Default::default()
+        };
+        assert!(resolve(&missing, &env(&[]))
+            .unwrap_err()
+            .to_string()
+            .ends_with("nope.yaml (from --config): not a readable file"));
     }
 
     #[test]
