@@ -63,6 +63,8 @@ verbs! {
     Run(run),
     Exec(exec),
     Send(send),
+    Completions(completions),
+    Man(man),
 }
 
 /// A format verb's work: its export flags resolved, then its files converted.

@@ -5,6 +5,7 @@
 mod common;
 
 mod airflow;
+mod command_line;
 mod dagu;
 mod dbt;
 mod dbt_e2e;

@@ -1,0 +1,47 @@
+//! `retrace completions SHELL`: shell completions, from the same clap definitions as --help.
+
+use std::io::Write;
+
+use clap::CommandFactory;
+use clap_complete::Shell;
+
+use crate::report::{exit, report};
+use crate::sink::config::EnvSnapshot;
+
+/// Print shell completions for bash, zsh, fish, powershell or elvish.
+#[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Print shell completions on stdout, generated from the same definitions as \
+        --help.\n\n\
+        bash:  retrace completions bash > ~/.local/share/bash-completion/completions/retrace\n\
+        zsh:   retrace completions zsh > ~/.zfunc/_retrace   (with fpath+=~/.zfunc)\n\
+        fish:  retrace completions fish > ~/.config/fish/completions/retrace.fish"
+)]
+pub struct Args {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+impl Args {
+    pub fn run(self, _: &EnvSnapshot) -> i32 {
+        let mut command = super::Cli::command();
+        // Generated into memory first: clap_complete panics on a failed write (`| head`).
+        let mut script = Vec::new();
+        clap_complete::generate(self.shell, &mut command, "retrace", &mut script);
+        write_stdout(&script)
+    }
+}
+
+/// Writes `bytes` to stdout; a reader that went away is not an error worth more than a line.
+pub fn write_stdout(bytes: &[u8]) -> i32 {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => exit::OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
+        Err(e) => {
+            report(format!("cannot write to stdout: {e}"));
+            exit::INPUT
+        }
+    }
+}
