@@ -66,15 +66,11 @@ impl Args {
                 options,
             };
             let wrapped = Wrapped {
-                argv: &self.command,
                 around: Some(&mut wrapper),
+                ..Wrapped::command(&self.command)
             };
-            return exec::exec(
-                wrapped,
-                self.export.resolve(env, None),
-                self.export.options(),
-                env,
-            );
+            let (export, options) = self.export.resolve_for_a_command(env);
+            return exec::exec(wrapped, export, options, env);
         }
         let export = match self.export.resolve_or_exit(env) {
             Ok(export) => export,

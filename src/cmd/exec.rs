@@ -1,6 +1,8 @@
-//! `retrace exec -- COMMAND...`: one command inside one span.
+//! `retrace exec -- COMMAND...`: one command inside one span, as otel-cli's `exec`.
 
 use std::ffi::OsString;
+
+use opentelemetry::trace::SpanKind;
 
 use super::ExportArgs;
 use crate::runner::exec::{self, Wrapped};
@@ -12,10 +14,28 @@ use crate::sink::config::EnvSnapshot;
     long_about = "Run one command inside one span. The command gets TRACEPARENT (and \
         TRACESTATE) of that span, shares stdin, stdout and stderr, receives SIGTERM/SIGHUP (and \
         SIGINT when not from a terminal) that retrace receives, and its exit code is returned \
-        verbatim, also when the span cannot be delivered (then a warning).\n\n\
-        Example:  retrace exec -- make test"
+        verbatim, also when the span cannot be delivered (then a warning). \
+        --print-traceparent writes to stderr here: stdout is the command's.\n\n\
+        Example:  retrace exec --name 'unit tests' --attr team=data -- make test"
 )]
 pub struct Args {
+    /// The span's name [default: the program's name; for `sh -c SCRIPT`, the script's
+    /// first command]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// The span's kind: server, client, internal, producer or consumer [default: server]
+    #[arg(long, value_name = "KIND", value_parser = kind)]
+    pub kind: Option<SpanKind>,
+
+    /// An attribute of the span, KEY=VALUE; repeatable
+    #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub attributes: Vec<(String, String)>,
+
+    /// Whether a non-zero exit code makes the span an error (false: its status stays unset)
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub status_from_exit: bool,
+
     /// The command and its arguments, after `--`
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
@@ -27,14 +47,31 @@ pub struct Args {
 impl Args {
     pub fn run(self, env: &EnvSnapshot) -> i32 {
         let wrapped = Wrapped {
-            argv: &self.command,
-            around: None,
+            name: self.name.clone(),
+            kind: self.kind.clone(),
+            attributes: self.attributes.clone(),
+            status_from_exit: self.status_from_exit,
+            ..Wrapped::command(&self.command)
         };
-        exec::exec(
-            wrapped,
-            self.export.resolve(env, None),
-            self.export.options(),
-            env,
-        )
+        let (export, options) = self.export.resolve_for_a_command(env);
+        exec::exec(wrapped, export, options, env)
+    }
+}
+
+fn kind(text: &str) -> Result<SpanKind, String> {
+    Ok(match text.to_ascii_lowercase().as_str() {
+        "server" => SpanKind::Server,
+        "client" => SpanKind::Client,
+        "internal" => SpanKind::Internal,
+        "producer" => SpanKind::Producer,
+        "consumer" => SpanKind::Consumer,
+        _ => return Err("expected server, client, internal, producer or consumer".into()),
+    })
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err("expected KEY=VALUE".into()),
     }
 }

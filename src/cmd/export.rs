@@ -10,6 +10,7 @@ use clap::Args;
 use crate::report::{exit, report};
 use crate::sink::config::{self, EnvSnapshot, FileDefaults, SinkConfig, SinkFlags};
 use crate::sink::delivery::{DeliveryOptions, Export};
+use crate::trace::carrier;
 use crate::trace::context::{InjectedContext, TraceParent};
 
 /// Where runs sit in a trace: the parent, id salting, printing the root's context.
@@ -33,9 +34,25 @@ pub struct ContextArgs {
     )]
     pub namespace: Option<String>,
 
+    /// Parent context from a JSON carrier file (- = stdin): an object with traceparent and
+    /// tracestate (also otel- or x-amz-meta- prefixed, as S3 metadata holds them), or a list
+    /// of [key, value] header pairs (a Kafka record's headers)
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "traceparent",
+        help_heading = "Trace context"
+    )]
+    pub traceparent_from: Option<PathBuf>,
+
     /// Print each run's root traceparent on stdout (to parent later work under it)
     #[arg(long, help_heading = "Trace context")]
     pub print_traceparent: bool,
+
+    /// Write each run's root context to FILE as a JSON carrier ({"traceparent": …,
+    /// "tracestate": …}; one line per run), for an XCom push, S3 metadata or a message header
+    #[arg(long, value_name = "FILE", help_heading = "Trace context")]
+    pub carrier_out: Option<PathBuf>,
 }
 
 /// How to reach an OTLP collector.
@@ -183,22 +200,73 @@ impl ExportArgs {
         })
     }
 
+    /// For a verb that wraps a command (`exec`, `dbt --run`): the command owns stdout, and a
+    /// problem with the export settings is the command's warning, not its end.
+    pub fn resolve_for_a_command(
+        &self,
+        env: &EnvSnapshot,
+    ) -> (Result<Export, String>, DeliveryOptions) {
+        let options = DeliveryOptions {
+            stdout_is_the_commands: true,
+            ..self.options()
+        };
+        let export = self.resolve(env, None).map(|export| Export {
+            options: options.clone(),
+            ..export
+        });
+        (export, options)
+    }
+
     pub fn options(&self) -> DeliveryOptions {
         DeliveryOptions {
             print_traceparent: self.context.print_traceparent,
+            carrier_out: self.context.carrier_out.clone(),
+            stdout_is_the_commands: false,
             dry_run: self.behaviour.dry_run,
             quiet: self.behaviour.quiet,
         }
     }
 
-    /// The injected parent: flag first, then the environment.
+    /// The injected parent: flag (or carrier file) first, then the environment.
     fn parent(&self) -> Result<Option<TraceParent>, String> {
-        InjectedContext::from_env(
+        let mut injected = InjectedContext::from_env(
             self.context.traceparent.clone(),
             self.context.tracestate.clone(),
-        )
-        .resolve()
-        .map_err(|(origin, e)| format!("invalid trace context in {origin}: {e}"))
+        );
+        if let Some(path) = &self.context.traceparent_from {
+            let name = path.display().to_string();
+            let text = read_carrier(path).map_err(|e| format!("{name}: {e}"))?;
+            let found = carrier::read(&text).map_err(|e| format!("{name}: {e}"))?;
+            injected.carrier = Some((name, found));
+        }
+        injected
+            .resolve()
+            .map_err(|(origin, e)| format!("invalid trace context in {origin}: {e}"))
+    }
+}
+
+/// A carrier's text: a regular file or stdin (`-`), at most 1 MiB (a carrier is a few
+/// hundred bytes; anything else is not one, and a device would never end).
+fn read_carrier(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    const LIMIT: u64 = 1 << 20;
+    let mut text = String::new();
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin()
+            .lock()
+            .take(LIMIT + 1)
+            .read_to_string(&mut text)
+    } else {
+        let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+        if !meta.is_file() {
+            return Err("not a regular file".into());
+        }
+        std::fs::File::open(path).and_then(|f| f.take(LIMIT + 1).read_to_string(&mut text))
+    };
+    match read {
+        Ok(n) if n as u64 > LIMIT => Err("larger than 1 MiB: not a carrier".into()),
+        Ok(_) => Ok(text),
+        Err(e) => Err(format!("cannot read: {e}")),
     }
 }
 

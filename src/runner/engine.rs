@@ -88,10 +88,8 @@ pub fn run(workflow: &Workflow, options: &RunOptions, export: &Export, env: &Env
             return exit::USAGE;
         }
     };
-    if export.options.print_traceparent {
-        let id = live.identity();
-        println!("{}", id.traceparent(id.root()));
-    }
+    let mut live = live;
+    live.announce();
     if !export.options.quiet {
         report(format!(
             "run {run_id} of {}: {} steps in {}; records in {}, logs in {}",

@@ -8,6 +8,8 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::mpsc;
 
+use opentelemetry::trace::SpanKind;
+
 use crate::record::{Attributes, Nanos, Outcome, Run};
 use crate::report::report;
 use crate::runner::live::{self, LiveRun};
@@ -35,6 +37,50 @@ pub trait Around {
 pub struct Wrapped<'a> {
     pub argv: &'a [OsString],
     pub around: Option<&'a mut dyn Around>,
+    /// The span's name [default: the program, or for `sh -c SCRIPT` the script's command].
+    pub name: Option<String>,
+    /// The span's kind (otel-cli's `--kind`) [default: server, as every run's root].
+    pub kind: Option<SpanKind>,
+    /// Attributes of the span (`--attr K=V`).
+    pub attributes: Vec<(String, String)>,
+    /// A non-zero exit makes the span an error (otherwise its status stays unset).
+    pub status_from_exit: bool,
+}
+
+impl<'a> Wrapped<'a> {
+    /// A plain command: named after what it runs, status from its exit code.
+    pub fn command(argv: &'a [OsString]) -> Self {
+        Wrapped {
+            argv,
+            around: None,
+            name: None,
+            kind: None,
+            attributes: Vec::new(),
+            status_from_exit: true,
+        }
+    }
+}
+
+/// What a command line runs, as a span name: the program's file name, or for a shell given
+/// a script (`sh -c 'dbt build …'`) the script's first command (`dbt`), past `VAR=value`
+/// assignments and `exec`.
+pub fn command_name(argv: &[OsString]) -> String {
+    let base = |word: &str| word.rsplit('/').next().unwrap_or(word).to_owned();
+    let program = argv
+        .first()
+        .map(|p| base(&p.to_string_lossy()))
+        .unwrap_or_default();
+    let shells = ["sh", "bash", "dash", "zsh", "ksh", "ash"];
+    if shells.contains(&program.as_str()) && argv.get(1).is_some_and(|a| a == "-c") {
+        let script = argv.get(2).map(|s| s.to_string_lossy()).unwrap_or_default();
+        let command = script
+            .split_whitespace()
+            .find(|w| !w.contains('=') && *w != "exec" && !w.starts_with('('));
+        if let Some(command) = command {
+            return base(command.trim_end_matches(';'));
+        }
+    }
+    program
 }
 
 enum Event {
@@ -50,7 +96,14 @@ pub fn exec(
     options: DeliveryOptions,
     env: &EnvSnapshot,
 ) -> i32 {
-    let Wrapped { argv, mut around } = wrapped;
+    let Wrapped {
+        argv,
+        mut around,
+        name,
+        kind,
+        attributes: span_attributes,
+        status_from_exit,
+    } = wrapped;
     let clock = Clock::start();
     let Some((program, args)) = argv.split_first() else {
         report("no command given");
@@ -72,11 +125,12 @@ pub fn exec(
     };
 
     let start = clock.now();
-    let run = live::header(
-        crate::runner::new_run_id(&clock),
-        executable.clone(),
-        executable.clone(),
-        start,
+    let name = name.unwrap_or_else(|| command_name(argv));
+    let mut run = live::header(crate::runner::new_run_id(&clock), name.clone(), name, start);
+    run.attributes.merge(
+        span_attributes
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into())),
     );
     let delivery = Delivery::new(&export);
     let mut live = match LiveRun::start(
@@ -86,14 +140,12 @@ pub fn exec(
         None,
         delivery,
     ) {
-        Ok(live) => live,
+        Ok(live) => live.with_root_kind(kind),
         Err(e) => unreachable!("no records file to open: {e}"),
     };
     let identity = live.identity().clone();
     let traceparent = identity.traceparent(identity.root());
-    if export.options.print_traceparent {
-        println!("{traceparent}");
-    }
+    live.announce();
 
     let mut child_env = inherited_otel(env);
     let mut remove = Vec::new();
@@ -156,8 +208,10 @@ pub fn exec(
                     attributes.put(sc::PROCESS_EXIT_CODE, i64::from(code));
                     if code == 0 {
                         (0, Outcome::Success, None, end)
-                    } else {
+                    } else if status_from_exit {
                         (code, Outcome::Failure, Some(process::describe(status)), end)
+                    } else {
+                        (code, Outcome::Unknown, None, end)
                     }
                 }
                 Err(e) => {
@@ -184,4 +238,20 @@ pub fn exec(
         ));
     }
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_is_named_after_what_it_runs() {
+        let name =
+            |args: &[&str]| command_name(&args.iter().map(OsString::from).collect::<Vec<_>>());
+        assert_eq!(name(&["/usr/bin/make", "test"]), "make");
+        assert_eq!(name(&["sh", "-c", "dbt build --select x"]), "dbt");
+        assert_eq!(name(&["bash", "-c", "FOO=1 exec ./run.sh; echo"]), "run.sh");
+        assert_eq!(name(&["sh", "-c", "   "]), "sh");
+        assert_eq!(name(&["sh", "script.sh"]), "sh");
+    }
 }

@@ -7,6 +7,8 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use opentelemetry::trace::SpanKind;
+
 use crate::record::{Attributes, Nanos, Outcome, ParentText, Run, Step};
 use crate::report::report;
 use crate::sink::delivery::Delivery;
@@ -20,6 +22,8 @@ pub struct LiveRun<'a> {
     namespace: String,
     records: Option<(PathBuf, File)>,
     delivery: Delivery<'a>,
+    /// A kind for the root span other than a run's (`exec --kind`).
+    root_kind: Option<SpanKind>,
 }
 
 /// The header of a run retrace runs itself (system `retrace`): ids, names and start; the
@@ -79,6 +83,7 @@ impl<'a> LiveRun<'a> {
             namespace: namespace.to_owned(),
             records,
             delivery,
+            root_kind: None,
         };
         live.append(&records::header_line(&live.run));
         Ok(live)
@@ -86,6 +91,22 @@ impl<'a> LiveRun<'a> {
 
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    /// The root span gets `kind` instead of a run root's SERVER: a wrapped command is the
+    /// caller's to classify (otel-cli's `--kind`); the record model keeps no kind, as every
+    /// other root is a run.
+    pub fn with_root_kind(mut self, kind: Option<SpanKind>) -> Self {
+        self.root_kind = kind;
+        self
+    }
+
+    /// Says where the run is, as asked (`--print-traceparent`, `--carrier-out`): at its start,
+    /// so later work can be parented under it while it runs.
+    pub fn announce(&mut self) {
+        let traceparent = self.identity.traceparent(self.identity.root());
+        self.delivery
+            .announce(&traceparent, &self.identity.tracestate);
     }
 
     /// Records finished steps and sends their spans.
@@ -125,7 +146,14 @@ impl<'a> LiveRun<'a> {
     /// Sends the spans at `indices` (0 = the root) of the run as it stands.
     fn send(&mut self, indices: &[usize], last: bool) {
         match build::build_part(&self.run, indices, &build::scope(), &self.namespace) {
-            Ok(part) => self.delivery.send_part(part, last),
+            Ok(mut part) => {
+                if let (Some(kind), Some(0)) = (&self.root_kind, indices.first().copied()) {
+                    if let Some(root) = part.spans.first_mut() {
+                        root.span_kind = kind.clone();
+                    }
+                }
+                self.delivery.send_part(part, last)
+            }
             Err(e) => report(format!("run {}: {e}", self.run.run_id)),
         }
     }

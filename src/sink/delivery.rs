@@ -2,10 +2,13 @@
 //! `Delivery`, which sends runs through one sink for the whole invocation and says at the end
 //! what was delivered where.
 
+use std::io::Write;
+
 use crate::report::report;
 use crate::sink::config::{ExporterKind, SinkConfig};
 use crate::sink::{self, Sink};
 use crate::trace::build::BuiltRun;
+use crate::trace::carrier;
 use crate::trace::context::TraceParent;
 
 /// Everything below the verbs needs to send spans, resolved once from flags, environment and
@@ -21,10 +24,14 @@ pub struct Export {
 }
 
 /// How a delivery behaves, beside where it sends.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct DeliveryOptions {
-    /// Print each run's root traceparent on stdout.
+    /// Print each run's root traceparent (stdout, or stderr for a wrapped command's runs).
     pub print_traceparent: bool,
+    /// The wrapped command owns stdout: `print_traceparent` goes to stderr.
+    pub stdout_is_the_commands: bool,
+    /// Write each run's root context to this file as a JSON carrier (one line per run).
+    pub carrier_out: Option<std::path::PathBuf>,
     /// Say what would be sent, send nothing.
     pub dry_run: bool,
     /// Print nothing but errors.
@@ -48,6 +55,8 @@ impl Export {
 pub struct Delivery<'a> {
     config: &'a SinkConfig,
     options: DeliveryOptions,
+    /// The `--carrier-out` file once written to (truncated by the first run, then appended).
+    carrier: Option<std::fs::File>,
     sink: Option<Box<dyn Sink>>,
     runs: usize,
     spans: usize,
@@ -59,7 +68,8 @@ impl<'a> Delivery<'a> {
     pub fn new(export: &'a Export) -> Self {
         Delivery {
             config: &export.sink,
-            options: export.options,
+            options: export.options.clone(),
+            carrier: None,
             sink: None,
             runs: 0,
             spans: 0,
@@ -68,12 +78,39 @@ impl<'a> Delivery<'a> {
         }
     }
 
-    /// Sends a whole run (and prints its traceparent when asked).
+    /// Sends a whole run (and announces its context when asked).
     pub fn send(&mut self, run: BuiltRun) {
-        if self.options.print_traceparent {
-            println!("{}", run.traceparent);
-        }
+        self.announce(&run.traceparent, &run.tracestate);
         self.send_part(run, true);
+    }
+
+    /// A run's root context, where it was asked for: `--print-traceparent`, `--carrier-out`.
+    pub fn announce(&mut self, traceparent: &str, tracestate: &str) {
+        if self.options.print_traceparent {
+            if self.options.stdout_is_the_commands {
+                eprintln!("{traceparent}");
+            } else {
+                println!("{traceparent}");
+            }
+        }
+        let Some(path) = &self.options.carrier_out else {
+            return;
+        };
+        let opened = match self.carrier.take() {
+            Some(file) => Ok(file),
+            None => std::fs::File::create(path),
+        };
+        let line = format!("{}\n", carrier::write(traceparent, tracestate));
+        match opened.and_then(|mut f| f.write_all(line.as_bytes()).map(|()| f)) {
+            Ok(file) => self.carrier = Some(file),
+            Err(e) => {
+                report(format!(
+                    "{}: cannot write the carrier: {e}; no further carriers are written",
+                    path.display()
+                ));
+                self.options.carrier_out = None;
+            }
+        }
     }
 
     /// Sends some spans of a run; `last` marks the part that completes it.

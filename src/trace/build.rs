@@ -25,6 +25,8 @@ pub struct BuiltRun {
     pub spans: Vec<SpanData>,
     /// `traceparent` of the run's root span.
     pub traceparent: String,
+    /// The `tracestate` that goes with it ("" for none).
+    pub tracestate: String,
 }
 
 pub fn scope() -> InstrumentationScope {
@@ -244,6 +246,7 @@ impl<'a> Frame<'a> {
             run_id,
             spans,
             traceparent: self.identity.traceparent(self.root),
+            tracestate: self.identity.tracestate.clone(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! W3C Trace Context: `traceparent`/`tracestate` parsing, formatting, and where a parent comes
-//! from (flag > environment carrier > artifact).
+//! from (flag or carrier file > environment carrier > artifact).
 
 use std::fmt;
 
@@ -26,6 +26,8 @@ pub enum ContextError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ContextOrigin {
     Flag,
+    /// `--traceparent-from`: the carrier's file name (`-` for stdin).
+    Carrier(String),
     Env,
     Artifact(String),
 }
@@ -34,6 +36,7 @@ impl fmt::Display for ContextOrigin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ContextOrigin::Flag => f.write_str("--traceparent/--tracestate"),
+            ContextOrigin::Carrier(file) => write!(f, "the carrier {file} (--traceparent-from)"),
             ContextOrigin::Env => f.write_str("environment variable TRACEPARENT/TRACESTATE"),
             ContextOrigin::Artifact(where_) => f.write_str(where_),
         }
@@ -193,6 +196,8 @@ pub fn hex(bytes: &[u8]) -> String {
 pub struct InjectedContext {
     pub flag_traceparent: Option<String>,
     pub flag_tracestate: Option<String>,
+    /// `--traceparent-from`: where the carrier was read, and what it held.
+    pub carrier: Option<(String, crate::trace::carrier::CarrierText)>,
     pub env_traceparent: Option<String>,
     pub env_tracestate: Option<String>,
 }
@@ -207,17 +212,23 @@ impl InjectedContext {
         InjectedContext {
             flag_traceparent: flag_traceparent.filter(|v| !v.trim().is_empty()),
             flag_tracestate,
+            carrier: None,
             env_traceparent: env("TRACEPARENT"),
             env_tracestate: env("TRACESTATE"),
         }
     }
 
-    /// The injected parent, if any: flag first, then environment.
+    /// The injected parent, if any: flag (or carrier file) first, then environment.
     pub fn resolve(&self) -> Result<Option<TraceParent>, (ContextOrigin, ContextError)> {
         if let Some(tp) = &self.flag_traceparent {
             return parse(tp, self.flag_tracestate.as_deref())
                 .map(Some)
                 .map_err(|e| (ContextOrigin::Flag, e));
+        }
+        if let Some((file, carrier)) = &self.carrier {
+            return parse(&carrier.traceparent, carrier.tracestate.as_deref())
+                .map(Some)
+                .map_err(|e| (ContextOrigin::Carrier(file.clone()), e));
         }
         if let Some(tp) = &self.env_traceparent {
             return parse(tp, self.env_tracestate.as_deref())

@@ -1,6 +1,7 @@
 //! Records → spans: trace context, deterministic ids, times and invariants, span shape.
 
 pub mod build;
+pub mod carrier;
 pub mod context;
 pub(crate) mod ids;
 pub(crate) mod semconv;

@@ -37,7 +37,8 @@ fn exec_returns_the_exit_code_and_sends_one_span() {
     let spans = rx.wait_spans(1, WAIT);
     assert_eq!(spans.len(), 1);
     let span = &spans[0];
-    assert_eq!(span.span.name, "sh");
+    // Named after the script's command, not after the shell that runs it.
+    assert_eq!(span.span.name, "echo");
     assert_eq!(span.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(span.parent_id_hex(), "00f067aa0ba902b7");
     let tp = std::fs::read_to_string(tmp.path().join("tp")).unwrap();
@@ -60,6 +61,58 @@ fn exec_returns_the_exit_code_and_sends_one_span() {
     let spans = rx.wait_spans(2, WAIT);
     assert_eq!(spans[1].span.status.as_ref().unwrap().code, 1);
     assert_eq!(spans[1].parent_id_hex(), "");
+}
+
+#[test]
+fn exec_takes_otel_clis_name_kind_attributes_and_status_choice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rx = Receiver::start(Proto::Grpc);
+    let carrier = tmp.path().join("carrier.json");
+    let out = retrace()
+        .args(["exec", "--name", "unit tests", "--kind", "client"])
+        .args(["--attr", "team=data", "--attr", "ci.stage=test=1"])
+        .args(["--status-from-exit", "false", "--print-traceparent"])
+        .arg("--carrier-out")
+        .arg(&carrier)
+        .args(["--traceparent", PARENT, "--tracestate", "congo=t61"])
+        .args(["--endpoint", &rx.endpoint(), "--protocol", "grpc"])
+        .args(["--", "sh", "-c", "echo out; exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    // stdout is the command's alone; the traceparent goes to stderr.
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    let span = rx.wait_spans(1, WAIT).remove(0);
+    let traceparent = format!(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01",
+        span.span_id_hex()
+    );
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "{traceparent}\nretrace: delivered 1 of 1 spans from 1 run(s) to {} (grpc)\n",
+            rx.endpoint()
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(&carrier).unwrap(),
+        format!("{{\"traceparent\":\"{traceparent}\",\"tracestate\":\"congo=t61\"}}\n")
+    );
+    assert_eq!(span.span.name, "unit tests");
+    assert_eq!(span.span.kind, 3, "SPAN_KIND_CLIENT");
+    assert_eq!(span.attr_str("team"), Some("data"));
+    assert_eq!(span.attr_str("ci.stage"), Some("test=1"));
+    assert_eq!(span.attr_i64("process.exit.code"), Some(3));
+    let status = span.span.status.as_ref().unwrap();
+    assert_eq!((status.code, status.message.as_str()), (0, ""), "unset");
+    assert_eq!(span.attr_str("cicd.pipeline.result"), None);
+
+    let out = retrace()
+        .args(["exec", "--kind", "sideways", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("expected server, client, internal, producer or consumer"));
 }
 
 #[test]

@@ -5,6 +5,7 @@
 mod common;
 
 mod airflow;
+mod carriers;
 mod command_line;
 mod dagu;
 mod dbt;
