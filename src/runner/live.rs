@@ -62,6 +62,8 @@ impl<'a> LiveRun<'a> {
             origin: "the parent context retrace was given".into(),
         });
         let identity = Identity::of(&run, parent, namespace);
+        let mut delivery = delivery;
+        delivery.hold_until_finish();
         let records = match records {
             None => None,
             Some(path) => {

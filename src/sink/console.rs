@@ -1,11 +1,15 @@
-//! A readable tree of each run's spans on stdout (`--exporter console`): names, statuses,
+//! A readable tree of each trace's spans on stdout (`--exporter console`): names, statuses,
 //! offsets from the run's start and durations. For people, not machines.
+//!
+//! A converted run is printed as it arrives. A live run (the runner, `exec`, `dbt --run`)
+//! arrives in parts — each step as it ends, the root last, a wrapped dbt run in between — so
+//! it is held and printed as one tree when the delivery finishes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use opentelemetry::trace::{SpanId, Status};
+use opentelemetry::trace::{SpanId, Status, TraceId};
 use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
@@ -15,52 +19,130 @@ use crate::trace::semconv as sc;
 
 pub struct ConsoleSink {
     out: Box<dyn Write>,
+    /// Live runs: parts kept until `finish`, in arrival order.
+    held: Option<Vec<(BuiltRun, Resource)>>,
 }
 
 impl ConsoleSink {
     pub fn stdout() -> ConsoleSink {
         ConsoleSink {
             out: Box::new(std::io::stdout()),
+            held: None,
         }
+    }
+
+    fn write(&mut self, text: &str) -> Result<(), SinkError> {
+        self.out
+            .write_all(text.as_bytes())
+            .and_then(|_| self.out.flush())
+            .map_err(|e| SinkError::Delivery(format!("cannot write to stdout: {e}")))
     }
 }
 
 impl Sink for ConsoleSink {
     fn send(&mut self, run: BuiltRun, resource: &Resource) -> Result<usize, SinkError> {
-        let text = render(&run, resource);
-        self.out
-            .write_all(text.as_bytes())
-            .and_then(|_| self.out.flush())
-            .map_err(|e| SinkError::Delivery(format!("cannot write to stdout: {e}")))?;
-        Ok(run.spans.len())
+        let count = run.spans.len();
+        match &mut self.held {
+            Some(held) => held.push((run, resource.clone())),
+            None => {
+                let text = render(&run.spans, &run.traceparent, resource);
+                self.write(&text)?;
+            }
+        }
+        Ok(count)
+    }
+
+    fn hold_until_finish(&mut self) {
+        self.held.get_or_insert_with(Vec::new);
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        let Some(held) = self.held.take() else {
+            return Ok(());
+        };
+        // One tree per trace; the header names the part that holds the trace's top span.
+        let mut traces: Vec<(TraceId, Vec<SpanData>, String, Resource)> = Vec::new();
+        for (run, resource) in held {
+            let trace = run
+                .spans
+                .first()
+                .map_or(TraceId::INVALID, |s| s.span_context.trace_id());
+            let at = match traces.iter().position(|(t, ..)| *t == trace) {
+                Some(at) => at,
+                None => {
+                    traces.push((trace, Vec::new(), String::new(), resource.clone()));
+                    traces.len() - 1
+                }
+            };
+            let entry = &mut traces[at];
+            let root = run.traceparent.split('-').nth(2).unwrap_or_default();
+            let holds_its_root = run
+                .spans
+                .iter()
+                .any(|s| s.span_context.span_id().to_string() == root);
+            let parent_outside = |s: &SpanData| {
+                !entry
+                    .1
+                    .iter()
+                    .any(|e| e.span_context.span_id() == s.parent_span_id)
+            };
+            // The part whose root has no parent among the spans so far is the outermost.
+            if entry.2.is_empty()
+                || (holds_its_root
+                    && run
+                        .spans
+                        .iter()
+                        .filter(|s| s.span_context.span_id().to_string() == root)
+                        .all(parent_outside))
+            {
+                entry.2 = run.traceparent.clone();
+                entry.3 = resource;
+            }
+            entry.1.extend(run.spans);
+        }
+        let text: String = traces
+            .iter()
+            .map(|(_, spans, traceparent, resource)| render(spans, traceparent, resource))
+            .collect();
+        self.write(&text)
     }
 }
 
-pub fn render(run: &BuiltRun, resource: &Resource) -> String {
-    let Some(root) = run.spans.first() else {
-        return String::new();
-    };
+/// The tree of `spans`: every span whose parent is not among them is a top span, drawn with
+/// its descendants.
+pub fn render(spans: &[SpanData], traceparent: &str, resource: &Resource) -> String {
     let service = resource
         .get(&opentelemetry::Key::from_static_str("service.name"))
         .map(|v| v.to_string())
         .unwrap_or_default();
+    let ids: HashSet<SpanId> = spans.iter().map(|s| s.span_context.span_id()).collect();
     let mut children: HashMap<SpanId, Vec<&SpanData>> = HashMap::new();
-    for span in &run.spans[1..] {
-        children.entry(span.parent_span_id).or_default().push(span);
+    let mut tops: Vec<&SpanData> = Vec::new();
+    for span in spans {
+        if ids.contains(&span.parent_span_id) {
+            children.entry(span.parent_span_id).or_default().push(span);
+        } else {
+            tops.push(span);
+        }
     }
     for list in children.values_mut() {
         list.sort_by_key(|s| (s.start_time, s.end_time));
     }
+    tops.sort_by_key(|s| (s.start_time, s.end_time));
+    let Some(first) = tops.first() else {
+        return String::new();
+    };
     let mut out = format!(
         "trace {}  service {}  {} spans  traceparent {}\n",
-        root.span_context.trace_id(),
+        first.span_context.trace_id(),
         service,
-        run.spans.len(),
-        run.traceparent
+        spans.len(),
+        traceparent
     );
-    let origin = root.start_time;
-    line(&mut out, root, origin, "", "", true);
-    walk(&mut out, root, &children, origin, "");
+    for top in &tops {
+        line(&mut out, top, top.start_time, "", "", true);
+        walk(&mut out, top, &children, top.start_time, "");
+    }
     out
 }
 
@@ -95,17 +177,9 @@ fn line(
     origin: SystemTime,
     prefix: &str,
     branch: &str,
-    is_root: bool,
+    is_top: bool,
 ) {
-    let status = match &span.status {
-        Status::Ok => "ok".to_owned(),
-        Status::Error { description } if description.is_empty() => "ERROR".to_owned(),
-        Status::Error { description } => {
-            format!("ERROR: {}", description.lines().next().unwrap_or_default())
-        }
-        Status::Unset => "-".to_owned(),
-    };
-    let when = if is_root {
+    let when = if is_top {
         timestamp(span.start_time)
     } else {
         format!(
@@ -118,15 +192,65 @@ fn line(
             .duration_since(span.start_time)
             .unwrap_or_default(),
     );
-    let derived = span
-        .attributes
-        .iter()
-        .any(|kv| kv.key.as_str() == sc::RETRACE_TIME_SOURCE);
+    let attr = |key: &str| {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.to_string())
+    };
+    let mut notes = Vec::new();
+    if is_top {
+        if let Some(run_id) = attr(sc::CICD_PIPELINE_RUN_ID) {
+            notes.push(format!("run {run_id}"));
+        }
+    } else if let Some(attempt) = attr(sc::CICD_TASK_RUN_ID)
+        .and_then(|id| id.rsplit_once('#').map(|(_, n)| n.to_owned()))
+        .filter(|n| n.parse::<u32>().is_ok_and(|n| n > 1))
+    {
+        // The builder writes `<step>#<attempt>` for every attempt after the first.
+        notes.push(format!("try {attempt}"));
+    }
+    if attr(sc::RETRACE_TIME_SOURCE).is_some() {
+        notes.push("time derived".into());
+    }
+    let notes = if notes.is_empty() {
+        String::new()
+    } else {
+        format!("  ({})", notes.join(", "))
+    };
     out.push_str(&format!(
-        "{prefix}{branch}{}  [{status}]  {when}  {took}{}\n",
+        "{prefix}{branch}{}  [{}]  {when}  {took}{notes}\n",
         span.name,
-        if derived { "  (time derived)" } else { "" }
+        status(span)
     ));
+}
+
+/// ok, warn (an Ok span that carries a warning event, e.g. a dbt test at warn severity),
+/// ERROR with the first line of its message, or - (unset).
+fn status(span: &SpanData) -> String {
+    let first_line = |text: &str| text.lines().next().unwrap_or_default().to_owned();
+    match &span.status {
+        Status::Ok => {
+            let warning = span
+                .events
+                .iter()
+                .find(|e| e.name == "warning" || e.name.ends_with(".warning"));
+            match warning {
+                None => "ok".to_owned(),
+                Some(event) => match event
+                    .attributes
+                    .iter()
+                    .find(|kv| kv.key.as_str() == "message")
+                {
+                    Some(message) => format!("warn: {}", first_line(&message.value.to_string())),
+                    None => "warn".to_owned(),
+                },
+            }
+        }
+        Status::Error { description } if description.is_empty() => "ERROR".to_owned(),
+        Status::Error { description } => format!("ERROR: {}", first_line(description)),
+        Status::Unset => "-".to_owned(),
+    }
 }
 
 fn timestamp(t: SystemTime) -> String {
@@ -135,13 +259,37 @@ fn timestamp(t: SystemTime) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
-fn duration(d: Duration) -> String {
+/// `850µs`, `307ms`, `1.26s`, `18m23s`, `2h05m`: as precise as a reader needs at that scale.
+pub fn duration(d: Duration) -> String {
     let micros = d.as_micros();
+    let seconds = d.as_secs();
     if micros < 1_000 {
         format!("{micros}µs")
-    } else if micros < 1_000_000 {
-        format!("{:.1}ms", micros as f64 / 1_000.0)
+    } else if micros < 999_500 {
+        format!("{}ms", (micros + 500) / 1_000)
+    } else if seconds < 60 {
+        format!("{:.2}s", d.as_secs_f64())
+    } else if seconds < 3_600 {
+        format!("{}m{:02}s", seconds / 60, seconds % 60)
     } else {
-        format!("{:.3}s", d.as_secs_f64())
+        format!("{}h{:02}m", seconds / 3_600, seconds % 3_600 / 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_a_person_writes_them() {
+        let d = |nanos: u64| duration(Duration::from_nanos(nanos));
+        assert_eq!(d(0), "0µs");
+        assert_eq!(d(850_400), "850µs");
+        assert_eq!(d(307_400_000), "307ms");
+        assert_eq!(d(999_600_000), "1.00s");
+        assert_eq!(d(1_264_000_000), "1.26s");
+        assert_eq!(d(59_994_000_000), "59.99s");
+        assert_eq!(d(1_103_000_000_000), "18m23s");
+        assert_eq!(d(7_530_000_000_000), "2h05m");
     }
 }

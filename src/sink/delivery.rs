@@ -57,6 +57,8 @@ pub struct Delivery<'a> {
     options: DeliveryOptions,
     /// The `--carrier-out` file once written to (truncated by the first run, then appended).
     carrier: Option<std::fs::File>,
+    /// Runs arrive in parts (see `hold_until_finish`).
+    in_parts: bool,
     sink: Option<Box<dyn Sink>>,
     runs: usize,
     spans: usize,
@@ -70,11 +72,20 @@ impl<'a> Delivery<'a> {
             config: &export.sink,
             options: export.options.clone(),
             carrier: None,
+            in_parts: false,
             sink: None,
             runs: 0,
             spans: 0,
             sent: 0,
             failed: false,
+        }
+    }
+
+    /// Runs will arrive in parts (a live run): sinks that show whole runs wait for `finish`.
+    pub fn hold_until_finish(&mut self) {
+        self.in_parts = true;
+        if let Some(sink) = self.sink.as_mut() {
+            sink.hold_until_finish();
         }
     }
 
@@ -130,7 +141,12 @@ impl<'a> Delivery<'a> {
         }
         if self.sink.is_none() {
             match sink::open(self.config) {
-                Ok(s) => self.sink = Some(s),
+                Ok(mut s) => {
+                    if self.in_parts {
+                        s.hold_until_finish();
+                    }
+                    self.sink = Some(s);
+                }
                 Err(e) => {
                     // Reported once; later runs count as undelivered.
                     if !self.failed {

@@ -37,6 +37,8 @@ pub trait Sink {
     fn finish(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
+    /// The runs arrive in parts (a live run): a sink that shows whole runs waits for `finish`.
+    fn hold_until_finish(&mut self) {}
 }
 
 /// Discards spans (`--exporter none`), still counting them.
@@ -106,6 +108,10 @@ impl Sink for Tee {
             Some(e) => Err(e),
             None => Ok(delivered),
         }
+    }
+
+    fn hold_until_finish(&mut self) {
+        self.0.iter_mut().for_each(|s| s.hold_until_finish());
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {

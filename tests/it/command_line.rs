@@ -82,3 +82,68 @@ fn a_verb_offers_only_the_flags_it_uses() {
         );
     }
 }
+
+fn fixture(path: &str) -> String {
+    format!("{}/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_console_tree_says_warn_why_a_source_is_stale_and_which_run_and_try() {
+    let tree = stdout_of(&[
+        "dbt",
+        &fixture("dbt/07-source-freshness"),
+        "--exporter",
+        "console",
+    ]);
+    assert_eq!(
+        tree,
+        "trace 8e1cdd998b42422d90719e048a36f50a  service dbt  4 spans  traceparent \
+         00-8e1cdd998b42422d90719e048a36f50a-7760c6b6725459fd-01\n\
+         dbt source freshness  [ERROR: 1 error]  2026-11-21T05:32:02.138484Z  1.68s  \
+         (run 8e1cdd99-8b42-422d-9071-9e048a36f50a)\n\
+         ├─ source raw.ingest_heartbeat  [ok]  +1.62s  9ms\n\
+         ├─ source raw.ride_events  [warn: loaded 534d15h ago, warn after 1 day]  +1.63s  11ms\n\
+         └─ source raw.stations  [ERROR: loaded 629d21h ago, error after 2 hour]  +1.65s  7ms\n"
+    );
+    let tree = stdout_of(&[
+        "airflow",
+        &fixture("airflow/3.1.8"),
+        "--exporter",
+        "console",
+    ]);
+    assert!(tree.contains("(run corpus_run_fail)"), "{tree}");
+    assert!(
+        tree.contains(
+            "├─ task_run.quality_check  [ERROR: ValueError: quality check failed on try 2]  \
+             +21.56s  83ms  (try 2)\n"
+        ),
+        "{tree}"
+    );
+}
+
+#[test]
+fn a_live_run_is_one_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workflow = tmp.path().join("wf.yaml");
+    std::fs::write(
+        &workflow,
+        "steps:\n  - name: a\n    command: \"true\"\n  - name: b\n    command: \"true\"\n    depends: a\n",
+    )
+    .unwrap();
+    let out = retrace()
+        .current_dir(tmp.path())
+        .args(["run", "wf.yaml", "--exporter", "console", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let tree = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = tree.lines().collect();
+    assert_eq!(lines.len(), 4, "{tree}");
+    assert!(
+        lines[0].starts_with("trace ") && lines[0].contains("3 spans"),
+        "{tree}"
+    );
+    assert!(lines[1].starts_with("DAG: wf  [ok]"), "{tree}");
+    assert!(lines[2].starts_with("├─ Step: a  [ok]  +"), "{tree}");
+    assert!(lines[3].starts_with("└─ Step: b  [ok]  +"), "{tree}");
+}

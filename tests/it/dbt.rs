@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::common::cli::{retrace, run, stderr};
 use crate::common::fs::write;
 use crate::common::receiver::{Behavior, Failure, Proto, ReceivedSpan, Receiver};
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -385,6 +386,24 @@ fn freshness_runtime_error_without_timing_is_an_error_placed_at_the_run_end() {
     assert_eq!(
         stale.attr_str("dbt.freshness.max_loaded_at"),
         Some("2025-03-01T08:00:00+00:00")
+    );
+    // sources.json says why only in numbers; the span says it in words.
+    let reason = "loaded 629d21h ago, error after 2 hour".to_owned();
+    let status = stale.span.status.as_ref().unwrap();
+    assert_eq!(status.message, reason);
+    assert_eq!(stale.attr_str("dbt.message"), Some(reason.as_str()));
+    let warned = &nodes["source.pedal_share.raw.ride_events"];
+    assert_eq!(status_code(warned), STATUS_OK);
+    let warning = &warned.span.events[0];
+    assert_eq!(warning.name, "dbt.warning");
+    assert_eq!(
+        warning.attributes[0]
+            .value
+            .as_ref()
+            .and_then(|v| v.value.clone()),
+        Some(AnyValue::StringValue(
+            "loaded 534d15h ago, warn after 1 day".into()
+        ))
     );
 }
 

@@ -649,7 +649,8 @@ fn node_step(
         _ => None,
     }
     .or_else(|| r.error.clone())
-    .filter(|m| !m.is_empty());
+    .filter(|m| !m.is_empty())
+    .or_else(|| (kind == Kind::Sources).then(|| stale_reason(r)).flatten());
     if step.outcome.is_error() {
         step.error_type = Some(error_type(message.as_deref(), &r.status));
         step.message = message.clone();
@@ -759,6 +760,47 @@ fn node_step(
         }
     }
     step
+}
+
+/// Why a source's freshness is warn or error, which sources.json says only in numbers:
+/// `loaded 26h03m ago, error after 24 hour`.
+fn stale_reason(r: &NodeResult) -> Option<String> {
+    let limit = match r.status.to_ascii_lowercase().as_str() {
+        "warn" => r
+            .criteria
+            .as_ref()?
+            .warn_after
+            .as_ref()?
+            .text()
+            .map(|t| format!("warn after {t}")),
+        "error" => r
+            .criteria
+            .as_ref()?
+            .error_after
+            .as_ref()?
+            .text()
+            .map(|t| format!("error after {t}")),
+        _ => None,
+    }?;
+    let age = r
+        .max_loaded_at_time_ago_in_s
+        .filter(|s| s.is_finite() && *s >= 0.0)?;
+    let age = crate::source::time::seconds_to_nanos(age)?;
+    Some(format!(
+        "loaded {} ago, {limit}",
+        readable_age(std::time::Duration::from_nanos(age as u64))
+    ))
+}
+
+/// `42s`, `14m05s`, `26h03m`, `534d15h`.
+fn readable_age(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3_599 => format!("{}m{:02}s", s / 60, s % 60),
+        3_600..=172_799 => format!("{}h{:02}m", s / 3_600, s % 3_600 / 60),
+        _ => format!("{}d{:02}h", s / 86_400, s % 86_400 / 3_600),
+    }
 }
 
 /// `Runtime Error in model x (path)\n  …` → `Runtime Error`; otherwise the status verbatim.
