@@ -25,7 +25,7 @@ pub fn run(
     options: &SourceOptions,
     export: &Export,
 ) -> i32 {
-    let (files, errors) = source::expand_inputs(source, paths);
+    let (files, errors) = source::expand_inputs(source, paths, options.verbose);
     execute(
         vec![(source, files)],
         errors,
@@ -43,7 +43,7 @@ pub fn backfill(
     export: &Export,
     selection: Selection,
 ) -> i32 {
-    let (files, errors) = source::expand_any(paths);
+    let (files, errors) = source::expand_any(paths, options.verbose);
     let mut groups: Vec<(&'static dyn Source, Vec<PathBuf>)> = Vec::new();
     for (source, file) in files {
         match groups.iter_mut().find(|(s, _)| s.name() == source.name()) {

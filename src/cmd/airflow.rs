@@ -17,6 +17,6 @@ pub struct Args {
 impl Args {
     pub fn run(self, env: &EnvSnapshot) -> i32 {
         let options = SourceOptions::default();
-        super::convert_files(&Airflow, &self.inputs.paths, options, &self.export, env)
+        super::convert_files(&Airflow, &self.inputs, options, &self.export, env)
     }
 }

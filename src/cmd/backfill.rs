@@ -39,12 +39,13 @@ impl Args {
             Ok(export) => export,
             Err(code) => return code,
         };
-        let options = SourceOptions::default()
+        let mut options = SourceOptions::default()
             .with_tz(self.zone.zone())
             .with(dbt::Options {
                 include_sql: self.include_sql,
                 ..Default::default()
             });
+        options.verbose = self.inputs.walk.verbose;
         let selection = Selection {
             since: self.since,
             until: self.until,

@@ -37,6 +37,9 @@ pub struct Args {
     #[arg(long)]
     pub phase_spans: bool,
 
+    #[command(flatten)]
+    pub walk: super::inputs::Walk,
+
     /// Run the dbt command given after `--` under a wrapper span (dbt gets its traceparent as
     /// DBT_ENV_CUSTOM_ENV_TRACEPARENT), then convert the artifacts it wrote (PATHs, default
     /// its --target-path inside its --project-dir) as children of that span; exits with dbt's
@@ -54,11 +57,12 @@ pub struct Args {
 
 impl Args {
     pub fn run(self, env: &EnvSnapshot) -> i32 {
-        let options = SourceOptions::default().with(dbt::Options {
+        let mut options = SourceOptions::default().with(dbt::Options {
             manifest: self.manifest.clone(),
             include_sql: self.include_sql,
             phase_spans: self.phase_spans,
         });
+        options.verbose = self.walk.verbose;
         if self.run {
             let mut wrapper = DbtInvocation {
                 paths: self.paths,

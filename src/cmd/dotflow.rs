@@ -20,6 +20,6 @@ pub struct Args {
 impl Args {
     pub fn run(self, env: &EnvSnapshot) -> i32 {
         let options = SourceOptions::default().with_tz(self.zone.zone());
-        super::convert_files(&Dotflow, &self.inputs.paths, options, &self.export, env)
+        super::convert_files(&Dotflow, &self.inputs, options, &self.export, env)
     }
 }

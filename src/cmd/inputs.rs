@@ -12,6 +12,16 @@ pub struct Paths {
     /// Files, directories or globs
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub walk: Walk,
+}
+
+#[derive(Args, Debug)]
+pub struct Walk {
+    /// List every file a directory walk read (and as which format) or skipped, and why
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 #[derive(Args, Debug)]

@@ -70,13 +70,14 @@ verbs! {
 /// A format verb's work: its export flags resolved, then its files converted.
 fn convert_files(
     source: &'static dyn crate::source::Source,
-    paths: &[std::path::PathBuf],
-    options: crate::source::SourceOptions,
+    inputs: &inputs::Paths,
+    mut options: crate::source::SourceOptions,
     export: &ExportArgs,
     env: &EnvSnapshot,
 ) -> i32 {
+    options.verbose = inputs.walk.verbose;
     match export.resolve_or_exit(env) {
-        Ok(export) => crate::convert::run(source, paths, &options, &export),
+        Ok(export) => crate::convert::run(source, &inputs.paths, &options, &export),
         Err(code) => code,
     }
 }

@@ -18,6 +18,6 @@ pub struct Args {
 impl Args {
     pub fn run(self, env: &EnvSnapshot) -> i32 {
         let options = SourceOptions::default();
-        super::convert_files(&Records, &self.inputs.paths, options, &self.export, env)
+        super::convert_files(&Records, &self.inputs, options, &self.export, env)
     }
 }

@@ -12,6 +12,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::record::Run;
+use crate::report::report;
 
 /// What went wrong with one input file; printed as one line naming the file.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +94,8 @@ pub fn json_message(err: &serde_json::Error) -> String {
 pub struct SourceOptions {
     /// Zone of zone-less local timestamps (`--tz`).
     pub tz: time::Zone,
+    /// Say which files a walk read and which it skipped, and why (`-v`).
+    pub verbose: bool,
     owned: Vec<std::sync::Arc<dyn std::any::Any + Send + Sync>>,
 }
 
@@ -132,6 +135,12 @@ pub trait Source: Sync {
     fn detect(&self, path: &Path, head: &[u8]) -> bool;
     /// Reads one file into runs.
     fn parse(&self, path: &Path, options: &SourceOptions) -> Result<Vec<Run>, SourceError>;
+
+    /// Why a file this format does not convert on its own is still read (dbt's
+    /// manifest.json, beside an artifact), for `-v`.
+    fn companion(&self, _path: &Path) -> Option<&'static str> {
+        None
+    }
 
     /// Whether runs are spread over several files (so `parse_all` must see them together);
     /// other formats are read and sent one file at a time, which bounds memory by the
@@ -201,27 +210,52 @@ const SKIP_DIRS: &[&str] = &[
 /// it), a directory is walked for files the source detects, anything else is tried as a glob.
 /// Problems (a missing path, a glob matching nothing) are returned as errors beside the
 /// files that were found.
-pub fn expand_inputs(source: &dyn Source, args: &[PathBuf]) -> (Vec<PathBuf>, Vec<SourceError>) {
-    let classify = |path: &Path, head: &[u8]| source.detect(path, head).then_some(());
-    let (files, errors) = expand(args, &classify, Some(()), source.name());
+pub fn expand_inputs(
+    source: &dyn Source,
+    args: &[PathBuf],
+    verbose: bool,
+) -> (Vec<PathBuf>, Vec<SourceError>) {
+    let classify = |path: &Path, head: &[u8]| source.detect(path, head).then(|| source.name());
+    let (files, errors) = expand(args, &classify, Some(source.name()), source.name(), verbose);
     (files.into_iter().map(|(_, p)| p).collect(), errors)
 }
 
 /// Like `expand_inputs`, for every format at once (`backfill`): each file goes to the first
 /// source in the registry that detects it; a named file no source claims is an error.
-pub fn expand_any(args: &[PathBuf]) -> (Vec<(&'static dyn Source, PathBuf)>, Vec<SourceError>) {
+pub fn expand_any(
+    args: &[PathBuf],
+    verbose: bool,
+) -> (Vec<(&'static dyn Source, PathBuf)>, Vec<SourceError>) {
     let classify =
         |path: &Path, head: &[u8]| REGISTRY.iter().copied().find(|s| s.detect(path, head));
-    expand(args, &classify, None, "known")
+    expand(args, &classify, None, "known", verbose)
+}
+
+/// What a walk says about each file under `-v`.
+trait Named {
+    fn format_name(&self) -> &'static str;
+}
+
+impl Named for &'static str {
+    fn format_name(&self) -> &'static str {
+        self
+    }
+}
+
+impl Named for &'static dyn Source {
+    fn format_name(&self) -> &'static str {
+        self.name()
+    }
 }
 
 type Classify<'a, T> = dyn Fn(&Path, &[u8]) -> Option<T> + 'a;
 
-fn expand<T: Copy>(
+fn expand<T: Copy + Named>(
     args: &[PathBuf],
     classify: &Classify<T>,
     named_file_default: Option<T>,
     what: &str,
+    verbose: bool,
 ) -> (Vec<(T, PathBuf)>, Vec<SourceError>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
@@ -236,7 +270,7 @@ fn expand<T: Copy>(
             }
         } else if arg.is_dir() {
             let before = files.len();
-            walk_dir(classify, arg, &mut files, &mut errors);
+            walk_dir(classify, arg, &mut files, &mut errors, verbose);
             if files.len() == before {
                 errors.push(SourceError::new(
                     arg,
@@ -246,33 +280,64 @@ fn expand<T: Copy>(
         } else if arg.exists() {
             errors.push(SourceError::new(arg, "neither a file nor a directory"));
         } else {
-            expand_glob(classify, named_file_default, arg, &mut files, &mut errors);
+            expand_glob(
+                classify,
+                named_file_default,
+                arg,
+                &mut files,
+                &mut errors,
+                verbose,
+            );
         }
     }
     (files, errors)
 }
 
-fn walk_dir<T>(
+fn walk_dir<T: Named>(
     classify: &Classify<T>,
     dir: &Path,
     files: &mut Vec<(T, PathBuf)>,
     errors: &mut Vec<SourceError>,
+    verbose: bool,
 ) {
     let walker = walkdir::WalkDir::new(dir)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| {
-            !(e.file_type().is_dir()
+            let skipped = e.file_type().is_dir()
                 && e.depth() > 0
-                && SKIP_DIRS.iter().any(|s| e.file_name() == *s))
+                && SKIP_DIRS.iter().any(|s| e.file_name() == *s);
+            if skipped && verbose {
+                report(format!(
+                    "{}: skipped: a {} directory never holds artifacts",
+                    e.path().display(),
+                    e.file_name().to_string_lossy()
+                ));
+            }
+            !skipped
         });
     for entry in walker {
         match entry {
-            Ok(e) if e.file_type().is_file() => {
-                if let Some(t) = classify(e.path(), &read_head(e.path())) {
+            Ok(e) if e.file_type().is_file() => match classify(e.path(), &read_head(e.path())) {
+                Some(t) => {
+                    if verbose {
+                        report(format!("{}: read as {}", e.path().display(), t.format_name()));
+                    }
                     files.push((t, e.into_path()));
                 }
-            }
+                None if verbose => match REGISTRY.iter().find_map(|s| s.companion(e.path())) {
+                    Some(why) => report(format!("{}: not converted itself: {why}", e.path().display())),
+                    None => report(format!(
+                        "{}: skipped: not an artifact of a format retrace reads (by its name and first bytes)",
+                        e.path().display()
+                    )),
+                },
+                None => {}
+            },
+            Ok(e) if verbose && !e.file_type().is_dir() => report(format!(
+                "{}: skipped: not a regular file",
+                e.path().display()
+            )),
             Ok(_) => {}
             Err(err) => {
                 let path = err.path().unwrap_or(dir).to_path_buf();
@@ -283,12 +348,13 @@ fn walk_dir<T>(
     }
 }
 
-fn expand_glob<T: Copy>(
+fn expand_glob<T: Copy + Named>(
     classify: &Classify<T>,
     named_file_default: Option<T>,
     pattern: &Path,
     files: &mut Vec<(T, PathBuf)>,
     errors: &mut Vec<SourceError>,
+    verbose: bool,
 ) {
     let text = pattern.to_string_lossy();
     if !text.contains(['*', '?', '[']) {
@@ -305,7 +371,7 @@ fn expand_glob<T: Copy>(
     let before = files.len();
     for m in matches {
         match m {
-            Ok(p) if p.is_dir() => walk_dir(classify, &p, files, errors),
+            Ok(p) if p.is_dir() => walk_dir(classify, &p, files, errors, verbose),
             Ok(p) => match classify(&p, &read_head(&p)).or(named_file_default) {
                 Some(t) => files.push((t, p)),
                 None => errors.push(SourceError::new(
@@ -567,7 +633,7 @@ mod compliance {
     fn every_source_passes_on_every_fixture() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
         for source in REGISTRY {
-            let (files, errors) = expand_inputs(*source, &[root.join(source.name())]);
+            let (files, errors) = expand_inputs(*source, &[root.join(source.name())], false);
             assert!(errors.is_empty(), "{errors:?}");
             assert!(!files.is_empty(), "no fixtures for {}", source.name());
             for options in [

@@ -147,3 +147,38 @@ fn a_live_run_is_one_tree() {
     assert!(lines[2].starts_with("├─ Step: a  [ok]  +"), "{tree}");
     assert!(lines[3].starts_with("└─ Step: b  [ok]  +"), "{tree}");
 }
+
+#[test]
+fn verbose_walks_say_what_they_read_and_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::create_dir_all(root.join(".git")).unwrap();
+    std::fs::write(root.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    std::fs::copy(
+        fixture("dbt/04-build/run_results.json"),
+        root.join("run_results.json"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixture("dbt/04-build/manifest.json"),
+        root.join("manifest.json"),
+    )
+    .unwrap();
+    std::fs::write(root.join("notes.txt"), "not an artifact\n").unwrap();
+    let out = retrace()
+        .args(["backfill", "-v", "--exporter", "none", "-q"])
+        .arg(root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = root.display();
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "retrace: {r}/.git: skipped: a .git directory never holds artifacts\n\
+             retrace: {r}/manifest.json: not converted itself: read with the run_results.json or sources.json beside it\n\
+             retrace: {r}/notes.txt: skipped: not an artifact of a format retrace reads (by its name and first bytes)\n\
+             retrace: {r}/run_results.json: read as dbt\n"
+        )
+    );
+}

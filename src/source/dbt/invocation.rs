@@ -42,7 +42,7 @@ pub fn runs_written_since(
     } else {
         paths
     };
-    let (files, errors) = source::expand_inputs(dbt, &paths);
+    let (files, errors) = source::expand_inputs(dbt, &paths, false);
     for e in &errors {
         report(e);
     }

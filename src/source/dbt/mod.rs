@@ -88,6 +88,11 @@ impl Source for Dbt {
                 || contains(head, b"schemas.getdbt.com/dbt/sources/"))
     }
 
+    fn companion(&self, path: &Path) -> Option<&'static str> {
+        (path.file_name()? == MANIFEST)
+            .then_some("read with the run_results.json or sources.json beside it")
+    }
+
     fn parse(&self, path: &Path, options: &SourceOptions) -> Result<Vec<Run>, SourceError> {
         let options = options.get::<Options>().unwrap_or(&Options::DEFAULT);
         let bytes = read_file(path)?;
