@@ -1,6 +1,6 @@
 //! `retrace exec` and the dbt wrapper (`retrace dbt --run`, here with a stand-in for dbt that
 //! writes a real run_results.json), through the real binary to an in-process OTLP receiver.
-//! The wrapper with a real dbt is tests/dbt_e2e.rs.
+//! The wrapper with a real dbt is tests/it/dbt_e2e.rs.
 
 use std::path::Path;
 use std::time::Duration;
