@@ -183,6 +183,7 @@ impl<'a> Delivery<'a> {
         }
         if !self.options.quiet && self.runs > 0 && self.config.exporters != [ExporterKind::Console]
         {
+            let switched = self.sink.as_ref().and_then(|s| s.otlp_destination());
             report(format!(
                 "{} {} of {} spans from {} run(s) to {}",
                 if self.failed {
@@ -193,7 +194,7 @@ impl<'a> Delivery<'a> {
                 self.sent,
                 self.spans,
                 self.runs,
-                destination(self.config)
+                destination_with(self.config, switched)
             ));
         }
         !self.failed
@@ -202,10 +203,18 @@ impl<'a> Delivery<'a> {
 
 /// Where a configuration sends, as the closing line names it.
 pub fn destination(config: &SinkConfig) -> String {
+    destination_with(config, None)
+}
+
+/// `destination`, with where OTLP export really went when that changed on the way.
+fn destination_with(config: &SinkConfig, otlp: Option<String>) -> String {
     config
         .exporters
         .iter()
-        .map(|kind| destination_of(*kind, config))
+        .map(|kind| match (kind, &otlp) {
+            (ExporterKind::Otlp, Some(actual)) => actual.clone(),
+            _ => destination_of(*kind, config),
+        })
         .collect::<Vec<_>>()
         .join(" and ")
 }

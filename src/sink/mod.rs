@@ -39,6 +39,11 @@ pub trait Sink {
     }
     /// The runs arrive in parts (a live run): a sink that shows whole runs waits for `finish`.
     fn hold_until_finish(&mut self) {}
+    /// Where OTLP export went in the end, when it is not what was configured (the endpoint
+    /// turned out to speak the other transport).
+    fn otlp_destination(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Discards spans (`--exporter none`), still counting them.
@@ -112,6 +117,10 @@ impl Sink for Tee {
 
     fn hold_until_finish(&mut self) {
         self.0.iter_mut().for_each(|s| s.hold_until_finish());
+    }
+
+    fn otlp_destination(&self) -> Option<String> {
+        self.0.iter().find_map(|s| s.otlp_destination())
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {

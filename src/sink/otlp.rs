@@ -46,6 +46,10 @@ impl OtlpSink {
 }
 
 impl Sink for OtlpSink {
+    fn otlp_destination(&self) -> Option<String> {
+        self.transport.switched_to()
+    }
+
     /// Chunks go one at a time, in order. Encoding the next chunk while the previous one is
     /// in flight was measured slower on 2 cores with the collector on the same machine
     /// (README, Performance), and keeps retries and the spool simple.

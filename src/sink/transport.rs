@@ -54,6 +54,8 @@ pub struct Transport {
     /// For the endpoint doctor, which is asked once: later failures are the same story.
     config: SinkConfig,
     diagnosed: std::cell::Cell<bool>,
+    /// The transport was switched to the one the endpoint speaks.
+    switched: bool,
 }
 
 enum Kind {
@@ -91,6 +93,18 @@ impl Transport {
             timeout: config.timeout,
             config: config.clone(),
             diagnosed: std::cell::Cell::new(false),
+            switched: false,
+        })
+    }
+
+    /// `endpoint (protocol)` when export switched to the transport the endpoint speaks.
+    pub fn switched_to(&self) -> Option<String> {
+        self.switched.then(|| {
+            format!(
+                "{} ({})",
+                self.config.endpoint_display(),
+                self.config.protocol.as_str()
+            )
         })
     }
 
@@ -205,6 +219,7 @@ impl Transport {
             protocol.as_str(),
         ));
         self.config = config;
+        self.switched = true;
         Ok(())
     }
 

@@ -113,6 +113,22 @@ fn grpc_sent_to_an_http_port_switches_to_http_and_delivers() {
     );
     http.wait_spans(SPANS, WAIT);
     assert_eq!(identities(&http), expected);
+
+    // The closing line names where the spans went, not where they were first sent.
+    let out = run(retrace().arg("dbt").arg(fixture()).args([
+        "--no-spool",
+        "--timeout",
+        "2s",
+        "--protocol",
+        "grpc",
+        "--endpoint",
+        &url,
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).lines().last(),
+        Some(format!("retrace: delivered 40 of 40 spans from 1 run(s) to {url}/v1/traces (http/protobuf)").as_str())
+    );
 }
 
 #[test]
