@@ -13,3 +13,19 @@ pub mod exit {
 pub fn report(message: impl std::fmt::Display) {
     eprintln!("retrace: {message}");
 }
+
+/// Prints one line on stdout for whoever reads it (`--print-traceparent`, `--dry-run`). A
+/// reader that went away (`| head -1`) ends the printing quietly, never the work: the spans
+/// are still delivered or spooled.
+pub fn print_line(line: impl std::fmt::Display) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static CLOSED: AtomicBool = AtomicBool::new(false);
+    if CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+        CLOSED.store(true, Ordering::Relaxed);
+    }
+}

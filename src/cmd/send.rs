@@ -10,7 +10,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use super::export::{
     sink_config, BehaviourArgs, ConfigFileArgs, OtlpArgs, OutputArgs, ResourceArgs, SpoolArgs,
 };
-use crate::report::{exit, report};
+use crate::report::{exit, print_line, report};
 use crate::sink::config::{EnvSnapshot, ExporterKind};
 use crate::sink::spool::span_count;
 use crate::sink::transport::Transport;
@@ -207,7 +207,7 @@ fn dry_run(inputs: &[(PathBuf, bool)], destination: &str) -> i32 {
                 }
             }
         }
-        println!(
+        print_line(format_args!(
             "would send {spans} spans in {requests} requests from {} to {destination}{}",
             file.display(),
             if *from_spool {
@@ -215,7 +215,7 @@ fn dry_run(inputs: &[(PathBuf, bool)], destination: &str) -> i32 {
             } else {
                 ""
             }
-        );
+        ));
     }
     if bad_input {
         exit::INPUT

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use crate::report::report;
+use crate::report::{print_line, report};
 use crate::sink::config::{ExporterKind, SinkConfig};
 use crate::sink::{self, Sink};
 use crate::trace::build::BuiltRun;
@@ -101,7 +101,7 @@ impl<'a> Delivery<'a> {
             if self.options.stdout_is_the_commands {
                 eprintln!("{traceparent}");
             } else {
-                println!("{traceparent}");
+                print_line(traceparent);
             }
         }
         let Some(path) = &self.options.carrier_out else {
@@ -129,14 +129,14 @@ impl<'a> Delivery<'a> {
         self.runs += usize::from(last);
         self.spans += run.spans.len();
         if self.options.dry_run {
-            println!(
+            print_line(format_args!(
                 "would send {} spans of {} run {} (trace {}) to {}",
                 run.spans.len(),
                 run.system,
                 run.run_id,
                 &run.traceparent[3..35],
                 destination(self.config)
-            );
+            ));
             return;
         }
         if self.sink.is_none() {

@@ -19,3 +19,4 @@ mod receiver_selftest;
 mod records_backfill;
 mod runner;
 mod secrets;
+mod spool;

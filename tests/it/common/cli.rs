@@ -1,11 +1,15 @@
 //! Running the real binary from a test.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 /// The binary with a clean environment: no OTEL_*, TRACEPARENT/TRACESTATE or DBT_TARGET_PATH
-/// leaking in from the machine running the tests.
+/// leaking in from the machine running the tests, and a state directory of the test run's own,
+/// so a spooled span never lands in the user's real spool.
 pub fn retrace() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_retrace"));
+    cmd.env("XDG_STATE_HOME", test_state_home());
     for (k, _) in std::env::vars() {
         if k.starts_with("OTEL_")
             || k == "TRACEPARENT"
@@ -16,6 +20,19 @@ pub fn retrace() -> Command {
         }
     }
     cmd
+}
+
+/// `XDG_STATE_HOME` of every retrace the tests start: a fresh directory per test process,
+/// inside cargo's target directory.
+pub fn test_state_home() -> &'static Path {
+    static HOME: OnceLock<PathBuf> = OnceLock::new();
+    HOME.get_or_init(|| {
+        let dir =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("state-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a state directory for the tests");
+        dir
+    })
 }
 
 /// Runs the binary to completion; a panic fails the test whatever the exit code says.
