@@ -52,6 +52,8 @@ pub struct Diagnosis {
     pub certain: bool,
     /// The endpoint speaks the other OTLP transport: this one would work.
     pub speaks: Option<Protocol>,
+    /// Nothing listens there (connection refused).
+    pub nobody_listens: bool,
 }
 
 /// One sentence saying what is wrong with the endpoint, or `None` when the failure is not one
@@ -73,6 +75,7 @@ pub fn diagnose(config: &SinkConfig, failure: &str) -> Option<Diagnosis> {
             return (code == 404 && !path.trim_end_matches('/').ends_with("/v1/traces")).then(
                 || Diagnosis {
                     speaks: None,
+                    nobody_listens: false,
                     text: format!(
                         "the collector has nothing at {path:?}: OTLP/HTTP receivers take traces at \
                          /v1/traces (e.g. {}/v1/traces)",
@@ -87,23 +90,30 @@ pub fn diagnose(config: &SinkConfig, failure: &str) -> Option<Diagnosis> {
     }
     let (host, port) = host_port(url);
     let place = format!("{host}:{port}");
-    let uncertain = |text| {
+    let uncertain = |text, nobody_listens| {
         Some(Diagnosis {
             text,
             certain: false,
             speaks: None,
+            nobody_listens,
         })
     };
     let mut speaks = None;
     let hint = match probe(&host, port, PROBE_BUDGET) {
         Peer::Refused => {
-            return uncertain(format!("connection refused: nothing listens on {place}"))
+            return uncertain(
+                format!("connection refused: nothing listens on {place}"),
+                true,
+            )
         }
-        Peer::Unreachable(why) => return uncertain(format!("{place} cannot be reached: {why}")),
+        Peer::Unreachable(why) => {
+            return uncertain(format!("{place} cannot be reached: {why}"), false)
+        }
         Peer::Silent => {
-            return uncertain(format!(
-                "{place} accepts connections but answers none of HTTP/2, TLS or HTTP/1.1"
-            ))
+            return uncertain(
+                format!("{place} accepts connections but answers none of HTTP/2, TLS or HTTP/1.1"),
+                false,
+            )
         }
         Peer::Tls if !tls => format!("{place} expects TLS: use https:// in the endpoint"),
         Peer::Http1 | Peer::Http2 if tls => {
@@ -138,6 +148,7 @@ pub fn diagnose(config: &SinkConfig, failure: &str) -> Option<Diagnosis> {
         text: hint,
         certain: true,
         speaks,
+        nobody_listens: false,
     })
 }
 

@@ -28,6 +28,9 @@ use crate::sink::SinkError;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long a refused connection is retried: a collector restarting beside us is back within
+/// it; one that is not there at all then costs a post-step this, not the whole --timeout.
+const REFUSED_BUDGET: Duration = Duration::from_secs(1);
 
 /// What the collector said about an accepted request.
 #[derive(Debug, Default)]
@@ -123,6 +126,7 @@ impl Transport {
     ) -> Result<Accepted, String> {
         // Encoded once: a retry sends the same bytes.
         let mut body = self.encode(request)?;
+        let mut deadline = deadline;
         let mut backoff = FIRST_BACKOFF;
         let mut attempts = 0u32;
         let mut hint = String::new();
@@ -154,6 +158,11 @@ impl Transport {
                 return Err(format!("{message}{hint}"));
             }
             if let Some(d) = diagnosis {
+                if d.nobody_listens {
+                    // A restarting sidecar is back within a second; a collector that is not
+                    // there at all should not cost a post-step the whole timeout.
+                    deadline = deadline.min(Instant::now() + REFUSED_BUDGET);
+                }
                 if d.certain {
                     return Err(format!("{message}; {}", d.text));
                 }

@@ -92,3 +92,25 @@ fn a_closed_stdout_ends_printing_not_delivery() {
     let spans = rx.wait_spans(335, std::time::Duration::from_secs(10));
     assert_eq!(spans.len(), 335);
 }
+
+/// Nothing listening: a refused connection is retried for about a second (a restarting
+/// sidecar), not for the whole --timeout; then everything goes to the spool.
+#[test]
+fn a_refused_connection_is_retried_briefly_then_spooled() {
+    let out = retrace()
+        .args(["exec", "--endpoint", &closed_port(), "--protocol", "grpc"])
+        .args(["--timeout", "60s", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    let attempts: u32 = err
+        .split("(after ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no attempt count: {err}"));
+    // 60 s of backoff would be a dozen attempts; one second is three or four.
+    assert!((2..=5).contains(&attempts), "{err}");
+    assert!(err.contains("1 spans not delivered; 1 kept in"), "{err}");
+}
