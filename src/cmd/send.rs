@@ -1,8 +1,15 @@
 //! `retrace send`: delivers OTLP/JSON lines files — the spool, or `--output` files — byte for
-//! byte (the requests as written, so ids and times are exactly those first built). A spool
-//! file is removed once every span in it was delivered; files named on the command line are
-//! never removed.
+//! byte (the requests as written, so ids and times are exactly those first built), reading
+//! them line by line.
+//!
+//! A spool file is taken only when it can be locked (its writer holds it for its whole life;
+//! another send holds it while sending), is delivered at most once by this bookkeeping: once
+//! the collector fails, the file is rewritten to what was not delivered; it is removed when
+//! nothing is left. A line the collector refuses for good, or that is not OTLP/JSON, goes to
+//! `<spool>/rejected/`. Files named on the command line are sent and never changed.
 
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -12,8 +19,9 @@ use super::export::{
 };
 use crate::report::{exit, print_line, report};
 use crate::sink::config::{EnvSnapshot, ExporterKind};
-use crate::sink::spool::span_count;
-use crate::sink::transport::Transport;
+use crate::sink::otlp::export_fitting;
+use crate::sink::spool::{self, span_count};
+use crate::sink::transport::{Transport, Undelivered};
 
 /// Deliver OTLP/JSON lines files: the spool of spans that could not be delivered (then
 /// removed once delivered), or --output files.
@@ -24,8 +32,11 @@ use crate::sink::transport::Transport;
         named here (e.g. --output files) are sent and kept. The requests are sent as written, \
         so ids, times and resources are those first built: re-sending never duplicates in a \
         backend that dedupes by id, and nothing about the spans can be changed on the way.\n\n\
-        Exit codes: 0 all delivered; 1 a line or file could not be read; 3 delivery failed \
-        (files kept)."
+        A spool file being written, or sent by another retrace, is left to it. A line the \
+        collector refuses for good (HTTP 400, gRPC INVALID_ARGUMENT; too large even as one \
+        span) is moved to <spool>/rejected/ and named; the others still go.\n\n\
+        Exit codes: 0 all delivered; 1 a line or file could not be read; 3 something was not \
+        delivered (what is left stays in the spool)."
 )]
 pub struct Args {
     /// OTLP/JSON lines files [default: the spool directory's files]
@@ -52,7 +63,6 @@ impl Args {
 
 fn send(args: &Args, env: &EnvSnapshot) -> i32 {
     let files = &args.files;
-    let quiet = args.behaviour.quiet;
     let config = match sink_config(
         &args.otlp,
         &args.config,
@@ -86,13 +96,6 @@ fn send(args: &Args, env: &EnvSnapshot) -> i32 {
             }
         }
     }
-    let mut transport = match Transport::new(&config) {
-        Ok(t) => t,
-        Err(e) => {
-            report(e);
-            return exit::USAGE;
-        }
-    };
     let destination = format!(
         "{} ({})",
         config.endpoint_display(),
@@ -101,102 +104,302 @@ fn send(args: &Args, env: &EnvSnapshot) -> i32 {
     if args.behaviour.dry_run {
         return dry_run(&inputs, &destination);
     }
-    let (mut spans, mut removed, mut bad_input, mut rejected) = (0usize, 0usize, false, 0i64);
+    let transport = match Transport::new(&config) {
+        Ok(t) => t,
+        Err(e) => {
+            report(e);
+            return exit::USAGE;
+        }
+    };
+    let mut sending = Sending {
+        transport,
+        spool: config.spool.clone(),
+        destination,
+        spans: 0,
+        removed: 0,
+        bad_input: false,
+        undelivered: false,
+        gone: false,
+        left: 0,
+    };
     for (file, from_spool) in &inputs {
-        let Some(text) = read(file) else {
-            bad_input = true;
+        if sending.gone {
+            sending.left += 1;
             continue;
-        };
-        let lines: Vec<&str> = text.lines().collect();
-        let mut complete = true;
-        for (i, line) in lines.iter().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let request: ExportTraceServiceRequest = match serde_json::from_str(line) {
-                Ok(r) => r,
-                Err(e) => {
-                    // A spool written by a process that died mid-line ends torn.
-                    let torn = i + 1 == lines.len() && e.is_eof();
-                    report(format!(
-                        "{}: line {}: {}",
-                        file.display(),
-                        i + 1,
-                        if torn {
-                            "incomplete (the writer stopped mid-line); skipped".to_owned()
-                        } else {
-                            format!("not an OTLP/JSON ExportTraceServiceRequest: {e}")
-                        }
-                    ));
-                    bad_input |= !torn;
-                    complete &= torn;
-                    continue;
-                }
-            };
-            match transport.export(&request, transport.deadline()) {
-                Ok(accepted) => {
-                    spans += span_count(&request);
-                    if accepted.rejected > 0 {
-                        report(format!(
-                            "{}: line {}: {destination} rejected {} spans: {}",
-                            file.display(),
-                            i + 1,
-                            accepted.rejected,
-                            accepted.message
-                        ));
-                        rejected += accepted.rejected;
-                    }
-                }
-                Err(e) => {
-                    report(format!(
-                        "{}: line {}: could not deliver to {destination}: {e}; the file is kept",
-                        file.display(),
-                        i + 1
-                    ));
-                    report(format!("sent {spans} spans before the collector failed"));
-                    return exit::DELIVERY;
-                }
-            }
         }
-        if *from_spool && complete {
-            match std::fs::remove_file(file) {
-                Ok(()) => removed += 1,
-                Err(e) => report(format!(
-                    "{}: delivered, but cannot remove: {e}",
-                    file.display()
-                )),
-            }
-        }
+        sending.file(file, *from_spool);
     }
-    if !quiet {
+    if sending.left > 0 {
         report(format!(
-            "sent {spans} spans from {} file(s) to {destination}; {removed} spool file(s) removed",
-            inputs.len()
+            "{} more file(s) left for the next send",
+            sending.left
         ));
     }
-    if rejected > 0 {
+    if !args.behaviour.quiet {
+        report(format!(
+            "sent {} spans from {} file(s) to {}; {} spool file(s) removed",
+            sending.spans,
+            inputs.len(),
+            sending.transport.switched_to().unwrap_or(sending.destination.clone()),
+            sending.removed
+        ));
+    }
+    if sending.undelivered {
         exit::DELIVERY
-    } else if bad_input {
+    } else if sending.bad_input {
         exit::INPUT
     } else {
         exit::OK
     }
 }
 
-/// `--dry-run`: what would be sent, from where; nothing is sent or removed.
+/// One `send` at work.
+struct Sending {
+    transport: Transport,
+    /// Where refused lines are set aside.
+    spool: Option<PathBuf>,
+    destination: String,
+    spans: usize,
+    removed: usize,
+    bad_input: bool,
+    /// Something was not delivered: refused, rejected, or the collector gone.
+    undelivered: bool,
+    /// The collector cannot be reached: nothing more is tried.
+    gone: bool,
+    /// Files not tried because the collector was gone.
+    left: usize,
+}
+
+impl Sending {
+    /// Delivers one file, line by line. A spool file is locked first (or left to whoever
+    /// holds it), and afterwards removed, or rewritten to what is left when the collector
+    /// failed.
+    fn file(&mut self, path: &Path, from_spool: bool) {
+        let opened = if from_spool {
+            File::options().read(true).write(true).open(path)
+        } else {
+            File::open(path)
+        };
+        let file = match opened {
+            Ok(f) => f,
+            Err(e) if from_spool && e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) => {
+                report(format!("{}: cannot read: {e}", path.display()));
+                self.bad_input = true;
+                return;
+            }
+        };
+        if from_spool {
+            if !spool::try_lock(&file) {
+                report(format!(
+                    "{}: in use by another retrace (being written, or sent); left to it",
+                    path.display()
+                ));
+                return;
+            }
+            // Delivered and removed (or rewritten) by another send before we got the lock.
+            if !still_there(&file, path) {
+                return;
+            }
+        }
+        let name = path
+            .file_stem()
+            .map_or_else(|| "send".into(), |s| s.to_string_lossy().into_owned());
+        let mut reader = BufReader::new(&file);
+        let mut line = String::new();
+        let (mut offset, mut number) = (0u64, 0usize);
+        loop {
+            line.clear();
+            let read = match reader.read_line(&mut line) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    report(format!("{}: line {}: cannot read: {e}", path.display(), number + 1));
+                    self.bad_input = true;
+                    return;
+                }
+            };
+            offset += read as u64;
+            number += 1;
+            let text = line.trim();
+            if text.is_empty() {
+                continue;
+            }
+            let request: ExportTraceServiceRequest = match serde_json::from_str(text) {
+                Ok(r) => r,
+                // A writer that died mid-line leaves the last line torn: nothing to deliver.
+                Err(e) if e.is_eof() && !line.ends_with('\n') => {
+                    report(format!(
+                        "{}: line {number}: incomplete (the writer stopped mid-line); skipped",
+                        path.display()
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    self.bad_input = true;
+                    let whereto = self.set_aside(from_spool, &name, text);
+                    report(format!(
+                        "{}: line {number}: not an OTLP/JSON ExportTraceServiceRequest: {e}{whereto}",
+                        path.display()
+                    ));
+                    continue;
+                }
+            };
+            let kept = self.request(path, number, &name, request, from_spool);
+            if self.gone {
+                if from_spool {
+                    self.keep_rest(path, &file, kept, offset);
+                }
+                return;
+            }
+        }
+        if from_spool {
+            match std::fs::remove_file(path) {
+                Ok(()) => self.removed += 1,
+                Err(e) => report(format!("{}: delivered, but cannot remove: {e}", path.display())),
+            }
+        }
+    }
+
+    /// Sends one line's request (in parts when too large); returns the parts not delivered
+    /// because the collector is gone, as lines to keep.
+    fn request(
+        &mut self,
+        path: &Path,
+        number: usize,
+        name: &str,
+        request: ExportTraceServiceRequest,
+        from_spool: bool,
+    ) -> Vec<String> {
+        let mut kept = Vec::new();
+        let deadline = self.transport.deadline();
+        for (part, result) in export_fitting(&mut self.transport, request, deadline) {
+            let count = span_count(&part);
+            match result {
+                Ok(accepted) => {
+                    self.spans += count;
+                    if accepted.rejected > 0 {
+                        self.undelivered = true;
+                        report(format!(
+                            "{}: line {number}: {} rejected {} spans: {}",
+                            path.display(),
+                            self.destination,
+                            accepted.rejected,
+                            accepted.message
+                        ));
+                    }
+                }
+                Err(e) if e.kind == Undelivered::Refused => {
+                    self.undelivered = true;
+                    let line = serde_json::to_string(&part).unwrap_or_default();
+                    let whereto = self.set_aside(from_spool, name, &line);
+                    report(format!(
+                        "{}: line {number}: {} refused {count} spans for good: {e}{whereto}",
+                        path.display(),
+                        self.destination
+                    ));
+                }
+                Err(e) => {
+                    if !self.gone {
+                        report(format!(
+                            "{}: line {number}: could not deliver to {}: {e}; {}",
+                            path.display(),
+                            self.destination,
+                            if from_spool {
+                                "what is left stays in the spool"
+                            } else {
+                                "the file is kept"
+                            }
+                        ));
+                    }
+                    self.gone = true;
+                    self.undelivered = true;
+                    kept.push(serde_json::to_string(&part).unwrap_or_default());
+                }
+            }
+        }
+        kept
+    }
+
+    /// `; moved to <file>` after setting a spool line aside, or why it could not be.
+    fn set_aside(&self, from_spool: bool, name: &str, line: &str) -> String {
+        match (&self.spool, from_spool) {
+            (Some(dir), true) => match spool::set_aside(dir, name, line) {
+                Ok(file) => format!("; moved to {}", file.display()),
+                Err(e) => format!("; {e}"),
+            },
+            _ => String::new(),
+        }
+    }
+
+    /// Rewrites a spool file to `kept` lines and everything after `offset`: what a later
+    /// send must still deliver, and nothing it already did. Made under a temporary name,
+    /// locked, then renamed over the file.
+    fn keep_rest(&self, path: &Path, file: &File, kept: Vec<String>, offset: u64) {
+        let result = (|| -> std::io::Result<()> {
+            let temporary = path.with_file_name(format!(
+                ".{}.rest",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            ));
+            let mut out = File::options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&temporary)?;
+            for line in &kept {
+                out.write_all(line.as_bytes())?;
+                out.write_all(b"\n")?;
+            }
+            let mut rest = file;
+            rest.seek(SeekFrom::Start(offset))?;
+            std::io::copy(&mut rest.take(u64::MAX), &mut out)?;
+            out.flush()?;
+            std::fs::rename(&temporary, path)
+        })();
+        if let Err(e) = result {
+            report(format!(
+                "{}: cannot drop what was delivered ({e}); the next send delivers it again",
+                path.display()
+            ));
+        }
+    }
+}
+
+/// Whether `file` is still what `path` names (not removed or replaced since it was opened).
+fn still_there(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
+    }
+}
+
+/// `--dry-run`: what would be sent, from where; nothing is sent, moved or removed.
 fn dry_run(inputs: &[(PathBuf, bool)], destination: &str) -> i32 {
     let mut bad_input = false;
     for (file, from_spool) in inputs {
-        let Some(text) = read(file) else {
-            bad_input = true;
-            continue;
+        let reader = match File::open(file) {
+            Ok(f) => BufReader::new(f),
+            Err(e) => {
+                report(format!("{}: cannot read: {e}", file.display()));
+                bad_input = true;
+                continue;
+            }
         };
         let (mut requests, mut spans) = (0usize, 0usize);
-        for (i, line) in text.lines().enumerate() {
+        for (i, line) in reader.lines().enumerate() {
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => {
+                    report(format!("{}: line {}: cannot read: {e}", file.display(), i + 1));
+                    bad_input = true;
+                    break;
+                }
+            };
             if line.trim().is_empty() {
                 continue;
             }
-            match serde_json::from_str::<ExportTraceServiceRequest>(line) {
+            match serde_json::from_str::<ExportTraceServiceRequest>(&line) {
                 Ok(request) => {
                     requests += 1;
                     spans += span_count(&request);
@@ -224,14 +427,8 @@ fn dry_run(inputs: &[(PathBuf, bool)], destination: &str) -> i32 {
     }
 }
 
-/// A file's text, or None after saying why it cannot be read.
-fn read(file: &Path) -> Option<String> {
-    std::fs::read_to_string(file)
-        .map_err(|e| report(format!("{}: cannot read: {e}", file.display())))
-        .ok()
-}
-
-/// The spool's files, oldest first (their names start with the UTC time they were written).
+/// The spool's files, oldest first (their names start with the UTC time they were written);
+/// files being created (`.…new`) and the rejected directory are not among them.
 fn spool_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -240,7 +437,13 @@ fn spool_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     };
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl") && p.is_file())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "jsonl")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                && p.is_file()
+        })
         .collect();
     files.sort();
     Ok(files)

@@ -1,17 +1,22 @@
 //! OTLP export: each run becomes requests of at most `--chunk-size` spans, handed to the
-//! transport (retries per the OTLP specification, `partial_success` reported). Once a request
-//! cannot be delivered, the collector is taken as gone for this invocation: everything not yet
-//! delivered goes straight to the spool, so a dead collector costs one `--timeout`, not one
-//! per run.
+//! transport (retries per the OTLP specification, `partial_success` reported). A request too
+//! large for the collector is halved until it fits; one the collector refuses for good is set
+//! aside (`<spool>/rejected/`) and the others still go. Once a request cannot be delivered
+//! (collector down or misconfigured), the collector is taken as gone for this invocation:
+//! everything not yet delivered goes straight to the spool, so a dead collector costs one
+//! `--timeout`, not one per run.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use std::path::PathBuf;
+
 use opentelemetry_sdk::Resource;
 
 use crate::report::report;
 use crate::sink::config::SinkConfig;
 use crate::sink::file::request;
+use crate::sink::spool;
 use crate::sink::spool::Spool;
-use crate::sink::transport::Transport;
+use crate::sink::transport::{Accepted, ExportError, Transport, Undelivered};
 use crate::sink::{into_chunks, Sink, SinkError};
 use crate::trace::build::BuiltRun;
 
@@ -24,6 +29,9 @@ pub struct OtlpSink {
     broken: Option<String>,
     undelivered: usize,
     rejected: i64,
+    /// Spans of requests the collector refused for good, and where they were set aside.
+    refused: usize,
+    set_aside: Option<PathBuf>,
 }
 
 impl OtlpSink {
@@ -41,6 +49,8 @@ impl OtlpSink {
             broken: None,
             undelivered: 0,
             rejected: 0,
+            refused: 0,
+            set_aside: None,
         })
     }
 }
@@ -79,6 +89,19 @@ impl Sink for OtlpSink {
         if self.rejected > 0 {
             problems.push(format!("{} spans rejected by the collector", self.rejected));
         }
+        if self.refused > 0 {
+            problems.push(match &self.set_aside {
+                Some(file) => format!(
+                    "{} spans refused for good by the collector, set aside in {}",
+                    self.refused,
+                    file.display()
+                ),
+                None => format!(
+                    "{} spans refused for good by the collector (no spool: lost)",
+                    self.refused
+                ),
+            });
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -96,36 +119,79 @@ impl OtlpSink {
         request: ExportTraceServiceRequest,
         spans: usize,
     ) -> usize {
-        if self.broken.is_none() {
-            match self.transport.export(&request, self.transport.deadline()) {
-                Ok(accepted) => {
-                    let rejected = accepted.rejected.clamp(0, spans as i64);
-                    if rejected > 0 {
-                        // Refused for good by the collector: re-sending cannot help.
-                        report(format!(
-                            "{} rejected {rejected} of {spans} spans of {} run {}: {}",
-                            self.destination,
-                            run.system,
-                            run.run_id,
-                            if accepted.message.is_empty() {
-                                "(no message)"
-                            } else {
-                                &accepted.message
-                            }
-                        ));
-                        self.rejected += rejected;
-                    }
-                    return spans - rejected as usize;
-                }
+        if self.broken.is_some() {
+            self.keep(request, spans);
+            return 0;
+        }
+        let mut accepted_spans = 0;
+        let deadline = self.transport.deadline();
+        for (part, result) in export_fitting(&mut self.transport, request, deadline) {
+            let count = spool::span_count(&part);
+            match result {
+                Ok(accepted) => accepted_spans += self.accepted(run, accepted, count),
+                Err(e) if e.kind == Undelivered::Refused => self.refuse(run, part, count, &e),
                 Err(e) => {
-                    report(format!(
-                        "could not deliver spans of {} run {} to {}: {e}",
-                        run.system, run.run_id, self.destination
-                    ));
-                    self.broken = Some(e);
+                    if self.broken.is_none() {
+                        report(format!(
+                            "could not deliver spans of {} run {} to {}: {e}",
+                            run.system, run.run_id, self.destination
+                        ));
+                        self.broken = Some(e.message);
+                    }
+                    self.keep(part, count);
                 }
             }
         }
+        accepted_spans
+    }
+
+    /// What the collector took of a delivered request.
+    fn accepted(&mut self, run: &BuiltRun, accepted: Accepted, spans: usize) -> usize {
+        let rejected = accepted.rejected.clamp(0, spans as i64);
+        if rejected > 0 {
+            // Refused for good by the collector: re-sending cannot help.
+            report(format!(
+                "{} rejected {rejected} of {spans} spans of {} run {}: {}",
+                self.destination,
+                run.system,
+                run.run_id,
+                if accepted.message.is_empty() {
+                    "(no message)"
+                } else {
+                    &accepted.message
+                }
+            ));
+            self.rejected += rejected;
+        }
+        spans - rejected as usize
+    }
+
+    /// A request the collector refuses for good goes aside; the others still go.
+    fn refuse(
+        &mut self,
+        run: &BuiltRun,
+        request: ExportTraceServiceRequest,
+        spans: usize,
+        e: &ExportError,
+    ) {
+        self.refused += spans;
+        let aside = self.spool.as_ref().map(|s| s.set_aside(&request));
+        let whereto = match aside {
+            Some(Ok(path)) => {
+                let shown = format!("set aside in {}", path.display());
+                self.set_aside = Some(path);
+                shown
+            }
+            Some(Err(problem)) => format!("cannot be set aside ({problem}): lost"),
+            None => "lost (no spool)".to_owned(),
+        };
+        report(format!(
+            "{} refused {spans} spans of {} run {} for good: {e}; {whereto}",
+            self.destination, run.system, run.run_id
+        ));
+    }
+
+    fn keep(&mut self, request: ExportTraceServiceRequest, spans: usize) {
         self.undelivered += spans;
         if let Some(spool) = &mut self.spool {
             if let Err(e) = spool.keep(&request, spans) {
@@ -133,6 +199,50 @@ impl OtlpSink {
                 self.spool = None;
             }
         }
-        0
     }
+}
+
+/// Sends `request`; one too large for the collector is sent in halves, down to single spans
+/// (a single span still too large is refused for good). Returns each part sent, in order,
+/// with its result; once the collector is unreachable, the parts not yet tried come back
+/// with that same error.
+pub(crate) fn export_fitting(
+    transport: &mut Transport,
+    request: ExportTraceServiceRequest,
+    deadline: std::time::Instant,
+) -> Vec<(ExportTraceServiceRequest, Result<Accepted, ExportError>)> {
+    let mut out = Vec::new();
+    let mut pending = vec![request];
+    while let Some(request) = pending.pop() {
+        let gone = out
+            .last()
+            .and_then(|(_, result): &(_, Result<Accepted, ExportError>)| {
+                result
+                    .as_ref()
+                    .err()
+                    .filter(|e| e.kind == Undelivered::Unreachable)
+                    .cloned()
+            });
+        if let Some(e) = gone {
+            out.push((request, Err(e)));
+            continue;
+        }
+        match transport.export(&request, deadline) {
+            Err(e) if e.kind == Undelivered::TooLarge => match spool::halves(request) {
+                Ok((first, second)) => {
+                    pending.push(second);
+                    pending.push(first);
+                }
+                Err(single) => out.push((
+                    single,
+                    Err(ExportError {
+                        message: format!("{e} (one span, over the collector's size limit)"),
+                        kind: Undelivered::Refused,
+                    }),
+                )),
+            },
+            result => out.push((request, result)),
+        }
+    }
+    out
 }

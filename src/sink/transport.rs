@@ -48,7 +48,46 @@ enum Failure {
         message: String,
         after: Option<Duration>,
     },
+    /// Retrying cannot help, and the request is not to blame (a bad token, a wrong path).
     Permanent(String),
+    /// The collector refuses this request for good (HTTP 400, gRPC INVALID_ARGUMENT).
+    BadRequest(String),
+    /// The request is over the collector's size limit (HTTP 413, gRPC RESOURCE_EXHAUSTED
+    /// without RetryInfo).
+    TooLarge(String),
+}
+
+/// Why a request was not delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undelivered {
+    /// The collector cannot be reached or used now (down, misconfigured): keep the request.
+    Unreachable,
+    /// The collector refuses this request for good: set it aside, go on with the others.
+    Refused,
+    /// The request is too large for the collector: send it in smaller parts.
+    TooLarge,
+}
+
+/// A request that was not delivered: why, in one line, and what to do with it.
+#[derive(Debug, Clone)]
+pub struct ExportError {
+    pub message: String,
+    pub kind: Undelivered,
+}
+
+impl std::fmt::Display for ExportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl ExportError {
+    fn unreachable(message: String) -> ExportError {
+        ExportError {
+            message,
+            kind: Undelivered::Unreachable,
+        }
+    }
 }
 
 pub struct Transport {
@@ -123,9 +162,9 @@ impl Transport {
         &mut self,
         request: &ExportTraceServiceRequest,
         deadline: Instant,
-    ) -> Result<Accepted, String> {
+    ) -> Result<Accepted, ExportError> {
         // Encoded once: a retry sends the same bytes.
-        let mut body = self.encode(request)?;
+        let mut body = self.encode(request).map_err(ExportError::unreachable)?;
         let mut deadline = deadline;
         let mut backoff = FIRST_BACKOFF;
         let mut attempts = 0u32;
@@ -134,28 +173,40 @@ impl Transport {
             attempts += 1;
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(format!(
+                return Err(ExportError::unreachable(format!(
                     "no answer within the timeout ({attempts} attempts){hint}"
-                ));
+                )));
             }
             let failure = match self.attempt(&body, left) {
                 Ok(accepted) => return Ok(accepted),
                 Err(f) => f,
             };
             let (message, after, permanent) = match failure {
+                Failure::BadRequest(message) => {
+                    return Err(ExportError {
+                        message,
+                        kind: Undelivered::Refused,
+                    })
+                }
+                Failure::TooLarge(message) => {
+                    return Err(ExportError {
+                        message,
+                        kind: Undelivered::TooLarge,
+                    })
+                }
                 Failure::Permanent(message) => (message, None, true),
                 Failure::Retryable { message, after } => (message, after, false),
             };
             let diagnosis = self.diagnose(&message);
             if let Some(protocol) = diagnosis.as_ref().and_then(|d| d.speaks) {
                 if self.switch(protocol).is_ok() {
-                    body = self.encode(request)?;
+                    body = self.encode(request).map_err(ExportError::unreachable)?;
                     continue;
                 }
             }
             if permanent {
                 let hint = diagnosis.map_or_else(String::new, |d| format!("; {}", d.text));
-                return Err(format!("{message}{hint}"));
+                return Err(ExportError::unreachable(format!("{message}{hint}")));
             }
             if let Some(d) = diagnosis {
                 if d.nobody_listens {
@@ -164,7 +215,7 @@ impl Transport {
                     deadline = deadline.min(Instant::now() + REFUSED_BUDGET);
                 }
                 if d.certain {
-                    return Err(format!("{message}; {}", d.text));
+                    return Err(ExportError::unreachable(format!("{message}; {}", d.text)));
                 }
                 hint = format!("; {}", d.text);
             }
@@ -175,7 +226,7 @@ impl Transport {
                 } else {
                     format!(" (after {attempts} attempts)")
                 };
-                return Err(format!("{message}{tries}{hint}"));
+                return Err(ExportError::unreachable(format!("{message}{tries}{hint}")));
             }
             std::thread::sleep(wait);
             backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -441,6 +492,8 @@ fn http_attempt(
             message,
             after: retry_after,
         }),
+        400 => Err(Failure::BadRequest(message)),
+        413 => Err(Failure::TooLarge(message)),
         _ => Err(Failure::Permanent(message)),
     }
 }
@@ -606,11 +659,14 @@ fn grpc_failure(status: &tonic::Status) -> Failure {
             message,
             after: retry_info,
         },
-        // Only retryable when the server says when (the specification).
+        // Only retryable when the server says when (the specification); without, it is
+        // the receiver's message size limit.
         Code::ResourceExhausted if retry_info.is_some() => Failure::Retryable {
             message,
             after: retry_info,
         },
+        Code::ResourceExhausted => Failure::TooLarge(message),
+        Code::InvalidArgument => Failure::BadRequest(message),
         _ => Failure::Permanent(message),
     }
 }
@@ -703,11 +759,16 @@ mod tests {
             grpc_failure(&exhausted),
             Failure::Retryable { after: Some(d), .. } if d == Duration::from_millis(2500)
         ));
+        // Without RetryInfo, the receiver's message size limit: sent in smaller parts.
         let bare = tonic::Status::resource_exhausted("full");
-        assert!(matches!(grpc_failure(&bare), Failure::Permanent(_)));
+        assert!(matches!(grpc_failure(&bare), Failure::TooLarge(_)));
         assert!(matches!(
             grpc_failure(&tonic::Status::invalid_argument("bad")),
-            Failure::Permanent(m) if m == "gRPC InvalidArgument: bad"
+            Failure::BadRequest(m) if m == "gRPC InvalidArgument: bad"
+        ));
+        assert!(matches!(
+            grpc_failure(&tonic::Status::unauthenticated("token")),
+            Failure::Permanent(_)
         ));
     }
 

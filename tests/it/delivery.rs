@@ -81,7 +81,7 @@ fn retryable_answers_are_retried_until_delivered() {
 }
 
 #[test]
-fn a_permanent_error_fails_at_once_with_the_collectors_message() {
+fn a_request_refused_for_good_fails_at_once_and_is_set_aside() {
     for proto in [Proto::Grpc, Proto::HttpProtobuf] {
         let spool = tempfile::tempdir().unwrap();
         let rx = Receiver::start_with(proto, Behavior::always(Failure::InvalidArgument));
@@ -90,7 +90,15 @@ fn a_permanent_error_fails_at_once_with_the_collectors_message() {
         assert_eq!(rx.attempts(), 1, "{proto:?}");
         let err = stderr(&out);
         assert!(err.contains("receiver: injected failure"), "{err}");
-        assert!(err.contains("40 spans not delivered; 40 kept in"), "{err}");
+        // Not spooled for a later send (it would be refused again): set aside, named.
+        assert!(
+            err.contains("40 spans refused for good by the collector, set aside in"),
+            "{err}"
+        );
+        assert_eq!(
+            spool_files(spool.path()),
+            vec![spool.path().join("rejected")]
+        );
     }
 }
 
@@ -176,7 +184,7 @@ fn send_keeps_the_spool_when_the_collector_is_still_down() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("the file is kept"));
+    assert!(stderr(&out).contains("what is left stays in the spool"));
     assert_eq!(spool_files(spool.path()).len(), 1);
 }
 

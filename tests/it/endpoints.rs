@@ -238,7 +238,7 @@ fn a_collector_answering_with_a_real_status_gets_no_diagnosis() {
     let out = convert(&http.cli_args().each_ref().map(String::as_str));
     let first = stderr(&out).lines().next().unwrap().to_owned();
     assert!(
-        first.ends_with(": HTTP 400: receiver: injected failure"),
+        first.ends_with(" for good: HTTP 400: receiver: injected failure; lost (no spool)"),
         "{first}"
     );
 }

@@ -114,3 +114,306 @@ fn a_refused_connection_is_retried_briefly_then_spooled() {
     assert!((2..=5).contains(&attempts), "{err}");
     assert!(err.contains("1 spans not delivered; 1 kept in"), "{err}");
 }
+
+use crate::common::receiver::{Behavior, Failure, Proto, Receiver};
+
+/// 04-build: the root and 39 nodes.
+const BUILD_SPANS: usize = 40;
+
+/// 04-build as OTLP/JSON lines of `chunk` spans each, as `--output` writes them.
+fn request_lines(dir: &Path, chunk: usize) -> Vec<String> {
+    let out = dir.join(format!("requests-{chunk}.jsonl"));
+    let done = retrace()
+        .arg("dbt")
+        .arg(fixture("dbt/04-build/run_results.json"))
+        .arg("-o")
+        .arg(&out)
+        .args(["--chunk-size", &chunk.to_string(), "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(done.status.code(), Some(0), "{}", stderr(&done));
+    std::fs::read_to_string(out)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn span_ids(spans: &[crate::common::receiver::ReceivedSpan]) -> Vec<String> {
+    let mut ids: Vec<String> = spans.iter().map(|s| s.span_id_hex()).collect();
+    ids.sort();
+    ids
+}
+
+fn send(spool: &Path, rx: &Receiver) -> std::process::Output {
+    retrace()
+        .arg("send")
+        .arg("--spool")
+        .arg(spool)
+        .args(rx.cli_args())
+        .args(["--timeout", "5s"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_request_refused_for_good_is_set_aside_and_the_others_delivered() {
+    for proto in [Proto::HttpProtobuf, Proto::Grpc] {
+        let spool = tempfile::tempdir().unwrap();
+        let rx = Receiver::start_with(
+            proto,
+            Behavior {
+                fail_first: 1,
+                fail_with: Failure::InvalidArgument,
+                ..Behavior::default()
+            },
+        );
+        let out = retrace()
+            .arg("dbt")
+            .arg(fixture("dbt/04-build/run_results.json"))
+            .args(rx.cli_args())
+            .args(["--chunk-size", "8", "--timeout", "5s", "--spool"])
+            .arg(spool.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{proto:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(
+                "refused 8 spans of dbt run c8eb10b8-91ff-4a5e-a843-fa04e6e63990 for good"
+            ),
+            "{err}"
+        );
+        let rejected = listing(&spool.path().join("rejected"));
+        assert_eq!(rejected.len(), 1, "{err}");
+        assert!(
+            err.contains(&format!("set aside in {}", rejected[0].display())),
+            "{err}"
+        );
+        // The four other requests went; the refused one is in the dead-letter file, whole.
+        assert_eq!(
+            rx.wait_spans(32, std::time::Duration::from_secs(5)).len(),
+            32
+        );
+        let aside = std::fs::read_to_string(&rejected[0]).unwrap();
+        assert_eq!(aside.lines().count(), 1);
+        assert_eq!(aside.matches("\"startTimeUnixNano\"").count(), 8);
+        // Nothing was spooled for a later send: the collector was there.
+        assert_eq!(listing(spool.path()).len(), 1, "only rejected/");
+    }
+}
+
+#[test]
+fn a_request_too_large_for_the_collector_is_sent_in_halves() {
+    for proto in [Proto::HttpProtobuf, Proto::Grpc] {
+        let rx = Receiver::start_with(
+            proto,
+            Behavior {
+                max_spans: Some(5),
+                ..Behavior::default()
+            },
+        );
+        let out = retrace()
+            .arg("dbt")
+            .arg(fixture("dbt/04-build/run_results.json"))
+            .args(rx.cli_args())
+            .args(["--chunk-size", "16", "--no-spool"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{proto:?}: {}", stderr(&out));
+        let spans = rx.wait_spans(BUILD_SPANS, std::time::Duration::from_secs(5));
+        assert_eq!(spans.len(), BUILD_SPANS);
+        let mut ids = span_ids(&spans);
+        ids.dedup();
+        assert_eq!(ids.len(), BUILD_SPANS, "every span once");
+        assert!(rx.requests().iter().all(|r| r
+            .resource_spans
+            .iter()
+            .flat_map(|x| &x.scope_spans)
+            .map(|s| s.spans.len())
+            .sum::<usize>()
+            <= 5));
+    }
+    // A single span over the limit is refused for good, never retried forever.
+    let spool = tempfile::tempdir().unwrap();
+    let rx = Receiver::start_with(
+        Proto::Grpc,
+        Behavior {
+            max_spans: Some(0),
+            ..Behavior::default()
+        },
+    );
+    let out = retrace()
+        .arg("dbt")
+        .arg(fixture("dbt/06-snapshot/run_results.json"))
+        .args(rx.cli_args())
+        .arg("--spool")
+        .arg(spool.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("(one span, over the collector's size limit)"),
+        "{}",
+        stderr(&out)
+    );
+    let rejected = listing(&spool.path().join("rejected"));
+    assert_eq!(
+        std::fs::read_to_string(&rejected[0])
+            .unwrap()
+            .lines()
+            .count(),
+        4
+    );
+}
+
+#[test]
+fn send_delivers_each_line_once_and_moves_bad_ones_aside() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lines = request_lines(tmp.path(), 16);
+    assert_eq!(lines.len(), 3);
+    let spool = tmp.path().join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let file = spool.join("20261201T000000.000000Z-1.jsonl");
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n{{\"not\": otlp\n{}\n{}\n",
+            lines[0], lines[1], lines[2]
+        ),
+    )
+    .unwrap();
+    let rx = Receiver::start(Proto::Grpc);
+    for _ in 0..3 {
+        let _ = send(&spool, &rx);
+    }
+    // One delivery of every good line, however often send runs.
+    let spans = rx.wait_spans(BUILD_SPANS, std::time::Duration::from_secs(5));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(rx.spans().len(), BUILD_SPANS);
+    assert_eq!(span_ids(&spans).len(), BUILD_SPANS);
+    assert!(!file.exists());
+    let aside =
+        std::fs::read_to_string(spool.join("rejected/20261201T000000.000000Z-1.jsonl")).unwrap();
+    assert_eq!(aside, "{\"not\": otlp\n");
+}
+
+#[test]
+fn send_leaves_a_file_its_writer_still_holds() {
+    use std::os::fd::AsRawFd;
+    let tmp = tempfile::tempdir().unwrap();
+    let lines = request_lines(tmp.path(), 64);
+    let spool = tmp.path().join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let file = spool.join("20261201T000000.000000Z-2.jsonl");
+    std::fs::write(&file, format!("{}\n", lines[0])).unwrap();
+    let held = std::fs::File::open(&file).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let rx = Receiver::start(Proto::Grpc);
+    let out = send(&spool, &rx);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("in use by another retrace (being written, or sent); left to it"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(file.exists());
+    assert_eq!(rx.attempts(), 0);
+    drop(held);
+    let out = send(&spool, &rx);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        rx.wait_spans(BUILD_SPANS, std::time::Duration::from_secs(5))
+            .len(),
+        BUILD_SPANS
+    );
+    assert!(!file.exists());
+}
+
+#[test]
+fn two_sends_at_once_deliver_every_file_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lines = request_lines(tmp.path(), 2);
+    let spool = tmp.path().join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    for (i, line) in lines.iter().enumerate() {
+        std::fs::write(
+            spool.join(format!("20261201T000000.{i:06}Z-3.jsonl")),
+            format!("{line}\n"),
+        )
+        .unwrap();
+    }
+    let rx = Receiver::start_with(
+        Proto::Grpc,
+        Behavior {
+            delay: std::time::Duration::from_millis(5),
+            ..Behavior::default()
+        },
+    );
+    let start = || {
+        retrace()
+            .arg("send")
+            .arg("--spool")
+            .arg(&spool)
+            .args(rx.cli_args())
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut b) = (start(), start());
+    assert_eq!(a.wait().unwrap().code(), Some(0));
+    assert_eq!(b.wait().unwrap().code(), Some(0));
+    let spans = rx.wait_spans(BUILD_SPANS, std::time::Duration::from_secs(5));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(rx.spans().len(), BUILD_SPANS, "a span delivered twice");
+    let mut ids = span_ids(&spans);
+    ids.dedup();
+    assert_eq!(ids.len(), BUILD_SPANS);
+    assert!(listing(&spool).is_empty());
+}
+
+/// A runner that spooled a step's span holds its spool file until it ends: a `send` meanwhile
+/// leaves it alone, a `send` afterwards delivers the whole run once.
+#[test]
+fn a_spool_file_belongs_to_its_writer_until_the_writer_ends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spool = tmp.path().join("spool");
+    std::fs::write(
+        tmp.path().join("wf.yaml"),
+        "steps:\n  - name: a\n    command: \"true\"\n  - name: b\n    command: sleep 3\n    depends: a\n",
+    )
+    .unwrap();
+    let mut runner = retrace()
+        .current_dir(tmp.path())
+        .args([
+            "run",
+            "wf.yaml",
+            "-q",
+            "--endpoint",
+            &closed_port(),
+            "--protocol",
+            "grpc",
+        ])
+        .arg("--spool")
+        .arg(&spool)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while listing(&spool)
+        .iter()
+        .all(|p| p.extension().is_none_or(|x| x != "jsonl"))
+    {
+        assert!(std::time::Instant::now() < deadline, "nothing spooled");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let rx = Receiver::start(Proto::Grpc);
+    let out = send(&spool, &rx);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("left to it"), "{}", stderr(&out));
+    assert_eq!(rx.attempts(), 0);
+    assert_eq!(runner.wait().unwrap().code(), Some(0));
+    let out = send(&spool, &rx);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(rx.wait_spans(3, std::time::Duration::from_secs(5)).len(), 3);
+    assert!(listing(&spool).is_empty());
+}

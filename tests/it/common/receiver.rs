@@ -66,6 +66,9 @@ pub struct Behavior {
     pub delay: Duration,
     /// Answer successful requests with partial_success { rejected_spans, error_message }.
     pub partial_reject: Option<(i64, String)>,
+    /// Refuse a request of more spans than this as over the size limit (HTTP 413, gRPC
+    /// RESOURCE_EXHAUSTED without RetryInfo), as a collector's max message size does.
+    pub max_spans: Option<usize>,
 }
 
 impl Behavior {
@@ -294,6 +297,17 @@ impl Shared {
         }
     }
 
+    /// Whether a request is over `max_spans`.
+    fn too_large(&self, req: &ExportTraceServiceRequest) -> bool {
+        let spans: usize = req
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        self.behavior.max_spans.is_some_and(|max| spans > max)
+    }
+
     fn accept(&self, req: ExportTraceServiceRequest) {
         self.lock().requests.push(req);
         self.changed.notify_all();
@@ -499,6 +513,11 @@ impl TraceService for GrpcService {
         self.shared.record_attempt(headers, None);
         if !self.shared.behavior.delay.is_zero() {
             tokio::time::sleep(self.shared.behavior.delay).await;
+        }
+        if self.shared.too_large(request.get_ref()) {
+            return Err(tonic::Status::resource_exhausted(
+                "receiver: message larger than max",
+            ));
         }
         match self.shared.verdict() {
             Verdict::Fail(f) => Err(f.grpc_status()),
@@ -920,6 +939,12 @@ fn handle_http(shared: &Shared, req: &HttpRequest) -> (HttpResponse, bool) {
             )
         }
     };
+    if shared.too_large(&decoded) {
+        return (
+            HttpResponse::text(413, "receiver: request entity too large"),
+            false,
+        );
+    }
     shared.accept(decoded);
     let response = shared.response();
     let resp = match kind {
