@@ -4,17 +4,19 @@
 /// Which forms are variables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Syntax {
-    /// A shell's (Dagu workflows: `env`, commands, the `otel:` block): `${NAME}`,
-    /// `${NAME:-default}` and `$NAME`.
+    /// A shell's (Dagu workflows: `env`, the `otel:` endpoint and resource): `${NAME}`,
+    /// `${NAME:-default}` and `$NAME`; `$$` is a `$`.
     Shell,
-    /// Configuration values (`--header`, `OTEL_EXPORTER_OTLP_HEADERS`, the OpenTelemetry
-    /// configuration file): `${NAME}`, `${env:NAME}` and `${NAME:-default}` only, so a secret
-    /// that contains `$` followed by letters is sent as written.
-    Braced,
+    /// Header values (`--header`, `OTEL_EXPORTER_OTLP_HEADERS`, a workflow's `otel.headers`):
+    /// `${NAME}`, `${env:NAME}` and `${NAME:-default}` only; any other `$` (`$word`, `$$`)
+    /// is sent as written, as a secret may hold one.
+    Header,
+    /// The OpenTelemetry configuration file: as `Header`, and `$$` is a `$` (its escape).
+    ConfigFile,
 }
 
 /// Expands the variables of `syntax` in `value` with `lookup`; unknown names expand to ""
-/// (as sh does); `$$` → `$`.
+/// (as sh does).
 ///
 /// A `$` not followed by a variable (or an unterminated `${`) is kept verbatim, so text like
 /// `$1` or a trailing `$` survives untouched.
@@ -24,7 +26,7 @@ pub fn expand(value: &str, syntax: Syntax, lookup: &dyn Fn(&str) -> Option<Strin
     while let Some(at) = rest.find('$') {
         out.push_str(&rest[..at]);
         let after = &rest[at + 1..];
-        if let Some(tail) = after.strip_prefix('$') {
+        if let (Some(tail), false) = (after.strip_prefix('$'), syntax == Syntax::Header) {
             out.push('$');
             rest = tail;
         } else if let Some(braced) = after.strip_prefix('{') {
@@ -32,7 +34,9 @@ pub fn expand(value: &str, syntax: Syntax, lookup: &dyn Fn(&str) -> Option<Strin
                 Some(end) if end > 0 => {
                     let inner = &braced[..end];
                     let inner = match syntax {
-                        Syntax::Braced => inner.strip_prefix("env:").unwrap_or(inner),
+                        Syntax::Header | Syntax::ConfigFile => {
+                            inner.strip_prefix("env:").unwrap_or(inner)
+                        }
                         Syntax::Shell => inner,
                     };
                     // `${NAME:-default}`: the default when NAME is unset or empty (as sh).
@@ -53,7 +57,7 @@ pub fn expand(value: &str, syntax: Syntax, lookup: &dyn Fn(&str) -> Option<Strin
         } else {
             let len = match syntax {
                 Syntax::Shell => name_len(after),
-                Syntax::Braced => 0,
+                Syntax::Header | Syntax::ConfigFile => 0,
             };
             if len > 0 {
                 out.push_str(&lookup(&after[..len]).unwrap_or_default());
@@ -105,13 +109,15 @@ mod tests {
     }
 
     #[test]
-    fn configuration_values_expand_only_braced_names() {
+    fn header_values_expand_only_braced_names() {
         let lookup = |name: &str| (name == "TOKEN").then(|| "s3cr3t".to_string());
-        let x = |s: &str| expand(s, Syntax::Braced, &lookup);
+        let x = |s: &str| expand(s, Syntax::Header, &lookup);
         assert_eq!(x("Bearer ${TOKEN}"), "Bearer s3cr3t");
         assert_eq!(x("Bearer ${env:TOKEN}"), "Bearer s3cr3t");
         assert_eq!(x("${NOPE:-anon}"), "anon");
         assert_eq!(x("pa$word$TOKEN"), "pa$word$TOKEN");
-        assert_eq!(x("a$$b"), "a$b");
+        assert_eq!(x("a$$b"), "a$$b");
+        let c = |s: &str| expand(s, Syntax::ConfigFile, &lookup);
+        assert_eq!(c("a$$b ${TOKEN} $${TOKEN}"), "a$b s3cr3t ${TOKEN}");
     }
 }

@@ -21,7 +21,12 @@ pub struct ContextArgs {
     pub traceparent: Option<String>,
 
     /// W3C tracestate to go with --traceparent [env: TRACESTATE]
-    #[arg(long, value_name = "TRACESTATE", help_heading = "Trace context")]
+    #[arg(
+        long,
+        value_name = "TRACESTATE",
+        conflicts_with = "traceparent_from",
+        help_heading = "Trace context"
+    )]
     pub tracestate: Option<String>,
 
     /// Salt for derived ids, so two deployments whose run ids coincide (a manual run id, a DAG
@@ -34,9 +39,10 @@ pub struct ContextArgs {
     )]
     pub namespace: Option<String>,
 
-    /// Parent context from a JSON carrier file (- = stdin): an object with traceparent and
-    /// tracestate (also otel- or x-amz-meta- prefixed, as S3 metadata holds them), or a list
-    /// of [key, value] header pairs (a Kafka record's headers)
+    /// Parent context from a JSON carrier file (- = stdin, which under exec and dbt --run is
+    /// then not the command's): an object with traceparent and tracestate (also otel- or
+    /// x-amz-meta- prefixed, as S3 metadata holds them), or a list of [key, value] header
+    /// pairs (a Kafka record's headers)
     #[arg(
         long,
         value_name = "FILE",
@@ -45,7 +51,8 @@ pub struct ContextArgs {
     )]
     pub traceparent_from: Option<PathBuf>,
 
-    /// Print each run's root traceparent on stdout (to parent later work under it)
+    /// Print each run's root traceparent on stdout (on stderr for exec and dbt --run, whose
+    /// stdout is the command's), to parent later work under it
     #[arg(long, help_heading = "Trace context")]
     pub print_traceparent: bool,
 

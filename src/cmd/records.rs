@@ -1,6 +1,6 @@
 //! `retrace records PATH...`
 
-use super::inputs::{Paths};
+use super::inputs::Paths;
 use super::ExportArgs;
 use crate::sink::config::EnvSnapshot;
 use crate::source::{records::Records, SourceOptions};

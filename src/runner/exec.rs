@@ -145,7 +145,10 @@ pub fn exec(
     };
     let identity = live.identity().clone();
     let traceparent = identity.traceparent(identity.root());
-    live.announce();
+    // Without usable export settings nothing is sent: no context to hand on to later work.
+    if tracing {
+        live.announce();
+    }
 
     let mut child_env = inherited_otel(env);
     let mut remove = Vec::new();

@@ -259,20 +259,24 @@ fn timestamp(t: SystemTime) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
-/// `850µs`, `307ms`, `1.26s`, `18m23s`, `2h05m`: as precise as a reader needs at that scale.
+/// `850µs`, `307ms`, `1.26s`, `18m23s`, `2h05m`: as precise as a reader needs at that scale,
+/// rounded (never `60.00s` or `1000ms`: a value that rounds up moves to the next unit).
 pub fn duration(d: Duration) -> String {
     let micros = d.as_micros();
-    let seconds = d.as_secs();
+    let millis = (micros + 500) / 1_000;
+    let centis = (micros + 5_000) / 10_000;
+    let seconds = (micros + 500_000) / 1_000_000;
     if micros < 1_000 {
         format!("{micros}µs")
-    } else if micros < 999_500 {
-        format!("{}ms", (micros + 500) / 1_000)
-    } else if seconds < 60 {
-        format!("{:.2}s", d.as_secs_f64())
+    } else if millis < 1_000 {
+        format!("{millis}ms")
+    } else if centis < 6_000 {
+        format!("{}.{:02}s", centis / 100, centis % 100)
     } else if seconds < 3_600 {
         format!("{}m{:02}s", seconds / 60, seconds % 60)
     } else {
-        format!("{}h{:02}m", seconds / 3_600, seconds % 3_600 / 60)
+        let minutes = (micros + 30_000_000) / 60_000_000;
+        format!("{}h{:02}m", minutes / 60, minutes % 60)
     }
 }
 
@@ -289,7 +293,10 @@ mod tests {
         assert_eq!(d(999_600_000), "1.00s");
         assert_eq!(d(1_264_000_000), "1.26s");
         assert_eq!(d(59_994_000_000), "59.99s");
+        assert_eq!(d(59_995_000_000), "1m00s");
+        assert_eq!(d(3_599_600_000_000), "1h00m");
         assert_eq!(d(1_103_000_000_000), "18m23s");
-        assert_eq!(d(7_530_000_000_000), "2h05m");
+        assert_eq!(d(7_520_000_000_000), "2h05m");
+        assert_eq!(d(7_530_000_000_000), "2h06m");
     }
 }

@@ -98,13 +98,15 @@ impl<'a> Delivery<'a> {
     /// A run's root context, where it was asked for: `--print-traceparent`, `--carrier-out`.
     pub fn announce(&mut self, traceparent: &str, tracestate: &str) {
         if self.options.print_traceparent {
-            if self.options.stdout_is_the_commands {
-                eprintln!("{traceparent}");
-            } else {
-                print_line(traceparent);
-            }
+            self.say(traceparent);
         }
-        let Some(path) = &self.options.carrier_out else {
+        // A dry run writes nothing.
+        let Some(path) = self
+            .options
+            .carrier_out
+            .as_ref()
+            .filter(|_| !self.options.dry_run)
+        else {
             return;
         };
         let opened = match self.carrier.take() {
@@ -129,7 +131,7 @@ impl<'a> Delivery<'a> {
         self.runs += usize::from(last);
         self.spans += run.spans.len();
         if self.options.dry_run {
-            print_line(format_args!(
+            self.say(format_args!(
                 "would send {} spans of {} run {} (trace {}) to {}",
                 run.spans.len(),
                 run.system,
@@ -167,6 +169,15 @@ impl<'a> Delivery<'a> {
                 report(e);
                 self.failed = true;
             }
+        }
+    }
+
+    /// A line for the reader: on stdout, or on stderr when stdout is a wrapped command's.
+    fn say(&self, line: impl std::fmt::Display) {
+        if self.options.stdout_is_the_commands {
+            eprintln!("{line}");
+        } else {
+            print_line(line);
         }
     }
 

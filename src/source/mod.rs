@@ -270,7 +270,7 @@ fn expand<T: Copy + Named>(
             }
         } else if arg.is_dir() {
             let before = files.len();
-            walk_dir(classify, arg, &mut files, &mut errors, verbose);
+            walk_dir(classify, arg, &mut files, &mut errors, verbose, what);
             if files.len() == before {
                 errors.push(SourceError::new(
                     arg,
@@ -287,6 +287,7 @@ fn expand<T: Copy + Named>(
                 &mut files,
                 &mut errors,
                 verbose,
+                what,
             );
         }
     }
@@ -299,6 +300,7 @@ fn walk_dir<T: Named>(
     files: &mut Vec<(T, PathBuf)>,
     errors: &mut Vec<SourceError>,
     verbose: bool,
+    what: &str,
 ) {
     let walker = walkdir::WalkDir::new(dir)
         .sort_by_file_name()
@@ -321,14 +323,21 @@ fn walk_dir<T: Named>(
             Ok(e) if e.file_type().is_file() => match classify(e.path(), &read_head(e.path())) {
                 Some(t) => {
                     if verbose {
-                        report(format!("{}: read as {}", e.path().display(), t.format_name()));
+                        report(format!(
+                            "{}: read as {}",
+                            e.path().display(),
+                            t.format_name()
+                        ));
                     }
                     files.push((t, e.into_path()));
                 }
                 None if verbose => match REGISTRY.iter().find_map(|s| s.companion(e.path())) {
-                    Some(why) => report(format!("{}: not converted itself: {why}", e.path().display())),
+                    Some(why) => report(format!(
+                        "{}: not converted itself: {why}",
+                        e.path().display()
+                    )),
                     None => report(format!(
-                        "{}: skipped: not an artifact of a format retrace reads (by its name and first bytes)",
+                        "{}: skipped: not a {what} artifact (by its name and first bytes)",
                         e.path().display()
                     )),
                 },
@@ -355,6 +364,7 @@ fn expand_glob<T: Copy + Named>(
     files: &mut Vec<(T, PathBuf)>,
     errors: &mut Vec<SourceError>,
     verbose: bool,
+    what: &str,
 ) {
     let text = pattern.to_string_lossy();
     if !text.contains(['*', '?', '[']) {
@@ -371,7 +381,7 @@ fn expand_glob<T: Copy + Named>(
     let before = files.len();
     for m in matches {
         match m {
-            Ok(p) if p.is_dir() => walk_dir(classify, &p, files, errors, verbose),
+            Ok(p) if p.is_dir() => walk_dir(classify, &p, files, errors, verbose, what),
             Ok(p) => match classify(&p, &read_head(&p)).or(named_file_default) {
                 Some(t) => files.push((t, p)),
                 None => errors.push(SourceError::new(

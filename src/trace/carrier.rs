@@ -21,10 +21,18 @@ pub struct CarrierText {
 
 const PREFIXES: &[&str] = &["", "otel-", "x-amz-meta-"];
 
-/// The context in a carrier's JSON text, or what is wrong with it.
+/// The context in a carrier's JSON text, or what is wrong with it. A file of carriers, one per
+/// line (`--carrier-out` of several runs), gives its first.
 pub fn read(text: &str) -> Result<CarrierText, String> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| format!("not a JSON carrier: {e}"))?;
+    let value: Value = serde_json::from_str(text)
+        .or_else(|e| {
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or_default();
+            serde_json::from_str(first).map_err(|_| e)
+        })
+        .map_err(|e| format!("not a JSON carrier: {e}"))?;
     let found = match &value {
         Value::Object(map) => from_object(map).or_else(|| {
             map.iter()
@@ -160,6 +168,16 @@ mod tests {
             format!(r#"{{"traceparent":"{TP}","tracestate":"a=b"}}"#)
         );
         assert_eq!(found(&write(TP, "a=b")).1.as_deref(), Some("a=b"));
+    }
+
+    #[test]
+    fn a_file_of_carriers_gives_its_first() {
+        let two = format!(
+            "{}\n{}\n",
+            write(TP, ""),
+            write(&TP.replace("-01", "-00"), "")
+        );
+        assert_eq!(found(&two), (TP.to_owned(), None));
     }
 
     #[test]

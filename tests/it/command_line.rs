@@ -177,7 +177,7 @@ fn verbose_walks_say_what_they_read_and_skipped() {
         format!(
             "retrace: {r}/.git: skipped: a .git directory never holds artifacts\n\
              retrace: {r}/manifest.json: not converted itself: read with the run_results.json or sources.json beside it\n\
-             retrace: {r}/notes.txt: skipped: not an artifact of a format retrace reads (by its name and first bytes)\n\
+             retrace: {r}/notes.txt: skipped: not a known artifact (by its name and first bytes)\n\
              retrace: {r}/run_results.json: read as dbt\n"
         )
     );

@@ -95,7 +95,7 @@ fn exporter_list(
                 )))
             }
             None => crate::report::report(format!(
-                "{origin}: unknown exporter {:?} ignored (known: otlp, otlp_proto_grpc, otlp_proto_http, console, none)",
+                "{origin}: unknown exporter {:?} ignored (known: otlp, otlp_proto_grpc, otlp_proto_http, console, file, none)",
                 name.trim()
             )),
         }
@@ -203,8 +203,8 @@ pub struct SinkConfig {
     /// Where the endpoint came from (`--endpoint`, an env var name, or `default`).
     pub endpoint_origin: String,
     pub protocol: Protocol,
-    /// Whether the protocol was said (flag, env, file) rather than inferred: an inferred one
-    /// is switched when the endpoint turns out to speak the other transport.
+    /// Whether the protocol was said (flag, env, file) rather than inferred from the endpoint;
+    /// the warning after a switch to the transport the endpoint speaks says which.
     pub protocol_explicit: bool,
     pub headers: Vec<(String, String)>,
     pub timeout: Duration,
@@ -274,9 +274,13 @@ impl SinkConfig {
 /// (a workflow's `otel:` block, then an OpenTelemetry configuration file), else the default.
 pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkError> {
     let file = file_layers(flags, env)?;
-    let (exporters, implied_protocol) = exporters(flags, env, &file)?;
+    let (exporters, implied_protocol, implied_by_flag) = exporters(flags, env, &file)?;
+    let implied = Implied {
+        protocol: implied_protocol,
+        by_flag: implied_by_flag,
+    };
     let (endpoint, endpoint_origin, protocol, protocol_explicit) =
-        endpoint(flags, env, &file, implied_protocol)?;
+        endpoint(flags, env, &file, implied)?;
     let (service_name, resource) = resource(flags, env, &file)?;
     let chunk_size = flags.chunk_size.unwrap_or(DEFAULT_CHUNK);
     if chunk_size == 0 {
@@ -310,9 +314,18 @@ pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkE
 
 /// The workflow's block over the configuration file (`--config`, else `OTEL_CONFIG_FILE`).
 fn file_layers(flags: &SinkFlags, env: &EnvSnapshot) -> Result<FileDefaults, SinkError> {
+    // The file's `${VAR}`s see the OTEL_* variables retrace took out of its environment.
+    let lookup = |name: &str| {
+        env.0
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+    };
     let config_file = match (&flags.config_file, env.get("OTEL_CONFIG_FILE")) {
-        (Some(path), _) => Some(otel_file::load(path, "--config")?),
-        (None, Some((name, path))) => Some(otel_file::load(std::path::Path::new(&path), name)?),
+        (Some(path), _) => Some(otel_file::load(path, "--config", &lookup)?),
+        (None, Some((name, path))) => {
+            Some(otel_file::load(std::path::Path::new(&path), name, &lookup)?)
+        }
         (None, None) => None,
     };
     let workflow = flags.file.clone().unwrap_or_default();
@@ -322,13 +335,22 @@ fn file_layers(flags: &SinkFlags, env: &EnvSnapshot) -> Result<FileDefaults, Sin
     })
 }
 
+/// The protocol an exporter name implies (Airflow's `otlp_proto_grpc`), and whether the name
+/// came from `--exporter` (above the protocol variables) or the environment (below them).
+struct Implied {
+    protocol: Option<Protocol>,
+    by_flag: bool,
+}
+
 /// The exporters: `--exporter` (and `--output`, which always writes its file), else
-/// `OTEL_SDK_DISABLED`, else `OTEL_TRACES_EXPORTER`, else the files, else otlp.
+/// `OTEL_SDK_DISABLED`, else `OTEL_TRACES_EXPORTER`, else the files, else otlp; with the
+/// protocol a name implies and whether a flag said it.
 fn exporters(
     flags: &SinkFlags,
     env: &EnvSnapshot,
     file: &FileDefaults,
-) -> Result<(Vec<ExporterKind>, Option<Protocol>), SinkError> {
+) -> Result<(Vec<ExporterKind>, Option<Protocol>, bool), SinkError> {
+    let by_flag = flags.exporter.is_some();
     let (mut kinds, protocol) = if let Some(e) = &flags.exporter {
         exporter_list(e, "--exporter", true)?
     } else if flags.output.is_some() {
@@ -369,13 +391,18 @@ fn exporters(
         }
         Some(_) if !kinds.contains(&ExporterKind::File) => kinds.push(ExporterKind::File),
         None if kinds.contains(&ExporterKind::File) => {
-            return Err(SinkError::Config(
-                "--exporter file needs --output FILE".into(),
-            ))
+            return Err(SinkError::Config(format!(
+                "{} the file exporter: it needs --output FILE",
+                if by_flag {
+                    "--exporter names"
+                } else {
+                    "OTEL_TRACES_EXPORTER names"
+                }
+            )))
         }
         _ => {}
     }
-    Ok((kinds, protocol))
+    Ok((kinds, protocol, by_flag))
 }
 
 /// The endpoint (with where it came from) and the protocol (and whether it was said).
@@ -383,20 +410,23 @@ fn endpoint(
     flags: &SinkFlags,
     env: &EnvSnapshot,
     file: &FileDefaults,
-    implied: Option<Protocol>,
+    implied: Implied,
 ) -> Result<(String, String, Protocol, bool), SinkError> {
+    // --protocol > a flag's exporter name > the variables > the variable's exporter name >
+    // the files.
     let explicit_protocol = match (&flags.protocol, env.exporter_var("PROTOCOL")) {
         (Some(p), _) => Some(Protocol::parse(p).ok_or_else(|| {
             SinkError::Config(format!(
                 "--protocol {p:?}: expected grpc, http/protobuf or http/json"
             ))
         })?),
+        (None, _) if implied.by_flag && implied.protocol.is_some() => implied.protocol,
         (None, Some((name, p))) => Some(Protocol::parse(&p).ok_or_else(|| {
             SinkError::Config(format!(
                 "{name} {p:?}: expected grpc, http/protobuf or http/json"
             ))
         })?),
-        (None, None) => implied.or(file.protocol),
+        (None, None) => implied.protocol.or(file.protocol),
     };
 
     // The generic variable is a base URL (HTTP appends /v1/traces); the signal one is verbatim.
@@ -424,7 +454,11 @@ fn endpoint(
             Protocol::HttpProtobuf
         }
         Some(e) if port_of(e) == Some(4317) => Protocol::Grpc,
-        Some(e) if !e.contains("://") && port_of(e) != Some(4318) && path_of(e).is_empty() => {
+        Some(e)
+            if !e.contains("://")
+                && port_of(e).is_some_and(|p| p != 4318)
+                && path_of(e).is_empty() =>
+        {
             Protocol::Grpc
         }
         _ => Protocol::HttpProtobuf,
@@ -485,7 +519,7 @@ fn headers(
             .or_else(|| env.0.get(name).cloned())
     };
     for (_, v) in &mut headers {
-        *v = crate::vars::expand(v, crate::vars::Syntax::Braced, &lookup);
+        *v = crate::vars::expand(v, crate::vars::Syntax::Header, &lookup);
     }
     Ok(headers)
 }
@@ -552,10 +586,18 @@ fn resource(
         .iter()
         .map(|r| parse_pair(r, "--resource"))
         .collect::<Result<Vec<_>, _>>()?;
+    let flag_service = flag_resource
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "service.name")
+        .map(|(_, v)| v.clone());
     merge(&mut resource, flag_resource, false);
+    // --service-name > --resource service.name > OTEL_SERVICE_NAME > the variables' and
+    // files' service.name.
     let service_name = flags
         .service_name
         .clone()
+        .or(flag_service)
         .or_else(|| env.get("OTEL_SERVICE_NAME").map(|(_, v)| v))
         .or_else(|| {
             resource
@@ -833,6 +875,46 @@ mod tests {
     }
 
     #[test]
+    fn a_protocol_named_by_a_flag_beats_the_variables_and_they_beat_the_variables_name() {
+        let protocol =
+            |flags: SinkFlags, e: &[(&str, &str)]| resolve(&flags, &env(e)).unwrap().protocol;
+        let json = ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json");
+        assert_eq!(
+            protocol(flags_exporter(Some("otlp_proto_grpc"), None), &[json]),
+            Protocol::Grpc
+        );
+        assert_eq!(
+            protocol(
+                SinkFlags::default(),
+                &[json, ("OTEL_TRACES_EXPORTER", "otlp_proto_grpc")]
+            ),
+            Protocol::HttpJson
+        );
+        let err = resolve(
+            &SinkFlags::default(),
+            &env(&[("OTEL_TRACES_EXPORTER", "file")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "OTEL_TRACES_EXPORTER names the file exporter: it needs --output FILE"
+        );
+    }
+
+    #[test]
+    fn a_service_name_given_as_a_resource_flag_beats_the_variable() {
+        let c = resolve(
+            &SinkFlags {
+                resource: vec!["service.name=from-flag".into()],
+                ..Default::default()
+            },
+            &env(&[("OTEL_SERVICE_NAME", "from-env")]),
+        )
+        .unwrap();
+        assert_eq!(c.service_name.as_deref(), Some("from-flag"));
+    }
+
+    #[test]
     fn sdk_disabled_disables_export_unless_a_flag_says_otherwise() {
         for (value, expected) in [
             ("true", ExporterKind::None),
@@ -898,6 +980,7 @@ mod tests {
         assert_eq!(p("http://collector:4317"), (Protocol::Grpc, false));
         assert_eq!(p("collector:9999"), (Protocol::Grpc, false));
         assert_eq!(p("collector:4318"), (Protocol::HttpProtobuf, false));
+        assert_eq!(p("collector"), (Protocol::HttpProtobuf, false));
         let c = resolve(&SinkFlags::default(), &env(&[])).unwrap();
         assert_eq!(
             (c.protocol, c.endpoint.as_str()),

@@ -25,18 +25,19 @@ use crate::sink::SinkError;
 use crate::vars::{self, Syntax};
 
 /// The settings of the configuration file at `path` (named by `origin`: `--config` or the
-/// variable), or one line saying what is wrong with it.
-pub(super) fn load(path: &Path, origin: &str) -> Result<FileDefaults, SinkError> {
+/// variable), its `${VAR}`s from `lookup`, or one line saying what is wrong with it.
+pub(super) fn load(
+    path: &Path,
+    origin: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<FileDefaults, SinkError> {
     let fail =
         |what: String| SinkError::Config(format!("{} (from {origin}): {what}", path.display()));
     if !path.is_file() {
         return Err(fail("not a readable file".into()));
     }
     let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    parse(&text, &path.display().to_string(), &|name| {
-        std::env::var(name).ok()
-    })
-    .map_err(fail)
+    parse(&text, &path.display().to_string(), lookup).map_err(fail)
 }
 
 /// `load` on text, with `lookup` for substitution; `name` labels the settings in messages.
@@ -49,7 +50,7 @@ fn parse(
         yaml_serde::from_str(text).map_err(|e| format!("not a YAML document: {e}"))?;
     substitute(&mut document, lookup);
     let file: File = yaml_serde::from_value(document).map_err(|e| e.to_string())?;
-    check_version(file.file_format.as_deref())?;
+    check_version(file.file_format.and_then(scalar_text).as_deref())?;
 
     let mut out = FileDefaults {
         origin: name.to_owned(),
@@ -79,6 +80,11 @@ fn parse(
         let at = format!("tracer_provider.processors[{i}].exporter");
         if exporter.console {
             push(&mut out.exporters, ExporterKind::Console);
+        }
+        for name in exporter.other.keys() {
+            report(format!(
+                "{name}: {at}.{name}: an exporter retrace does not have; ignored"
+            ));
         }
         let otlp = [
             (exporter.otlp_http, Some(Protocol::HttpProtobuf)),
@@ -157,6 +163,9 @@ fn apply(
         // 0 is "no limit" in the file; retrace keeps a deadline, so it uses its default.
         Some(Value::Number(n)) if n.as_u64() == Some(0) => None,
         Some(Value::Number(n)) if n.as_u64().is_some() => Some(format!("{n}ms")),
+        Some(Value::String(ms)) if ms.trim().parse::<u64>().is_ok_and(|n| n > 0) => {
+            Some(format!("{}ms", ms.trim()))
+        }
         Some(other) => {
             return Err(format!(
                 "{at}.timeout: expected milliseconds, found {}",
@@ -191,15 +200,16 @@ fn check_version(format: Option<&str>) -> Result<(), String> {
 }
 
 /// Substitutes variables in every string scalar (never in keys); a value left empty becomes
-/// null.
+/// null, and one that reads as a boolean or a number takes that type (the specification
+/// types values after substitution: `disabled: ${SDK_OFF:-false}`).
 fn substitute(value: &mut Value, lookup: &dyn Fn(&str) -> Option<String>) {
     match value {
         Value::String(text) if text.contains('$') => {
-            let expanded = vars::expand(text, Syntax::Braced, lookup);
-            *value = if expanded.is_empty() {
-                Value::Null
-            } else {
-                Value::String(expanded)
+            let expanded = vars::expand(text, Syntax::ConfigFile, lookup);
+            *value = match yaml_serde::from_str::<Value>(&expanded) {
+                _ if expanded.trim().is_empty() => Value::Null,
+                Ok(typed @ (Value::Bool(_) | Value::Number(_))) => typed,
+                _ => Value::String(expanded),
             };
         }
         Value::Sequence(items) => items.iter_mut().for_each(|v| substitute(v, lookup)),
@@ -222,7 +232,7 @@ fn scalar_text(value: Value) -> Option<String> {
 
 #[derive(Deserialize)]
 struct File {
-    file_format: Option<String>,
+    file_format: Option<Value>,
     disabled: Option<bool>,
     resource: Option<Resource>,
     tracer_provider: Option<TracerProvider>,
@@ -260,13 +270,24 @@ struct ProcessorBody {
 
 #[derive(Deserialize)]
 struct Exporter {
+    #[serde(default, deserialize_with = "settings")]
     otlp_http: Option<Otlp>,
+    #[serde(default, deserialize_with = "settings")]
     otlp_grpc: Option<Otlp>,
     /// file_format ≤ 0.3.
+    #[serde(default, deserialize_with = "settings")]
     otlp: Option<Otlp>,
     /// `console:` is written without a value.
     #[serde(default, deserialize_with = "present")]
     console: bool,
+    /// Exporters retrace does not have (zipkin, otlp_file/development, …), named on stderr.
+    #[serde(flatten)]
+    other: std::collections::BTreeMap<String, Value>,
+}
+
+/// An exporter written without settings (`otlp_http:`) has the defaults.
+fn settings<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Otlp>, D::Error> {
+    Option::<Otlp>::deserialize(d).map(|o| Some(o.unwrap_or_default()))
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
@@ -373,6 +394,25 @@ tracer_provider:
                 ("pipeline.attempt".to_owned(), "3".to_owned()),
             ]
         );
+        assert_eq!(f.enabled, None);
+    }
+
+    #[test]
+    fn substituted_values_are_typed_and_bare_exporters_have_defaults() {
+        let lookup = |name: &str| match name {
+            "OFF" => Some("true".to_owned()),
+            "MS" => Some("1500".to_owned()),
+            _ => None,
+        };
+        let text = "file_format: \"1.0\"\ndisabled: ${OFF}\ntracer_provider:\n  processors:\n    - batch:\n        exporter:\n          otlp_grpc:\n            timeout: ${MS}\n            tls:\n              insecure: ${INSECURE:-true}\n";
+        let f = parse(text, "f", &lookup).unwrap();
+        assert_eq!(f.enabled, Some(false));
+        assert_eq!(f.timeout.as_deref(), Some("1500ms"));
+        assert_eq!(f.insecure, Some(true));
+        let bare = "file_format: 1.0\ntracer_provider:\n  processors:\n    - batch:\n        exporter:\n          otlp_http:\n    - simple:\n        exporter:\n          zipkin:\n            endpoint: http://z:9411\n";
+        let f = parse(bare, "f", &lookup).unwrap();
+        assert_eq!(f.exporters, vec![ExporterKind::Otlp]);
+        assert_eq!(f.protocol, Some(Protocol::HttpProtobuf));
         assert_eq!(f.enabled, None);
     }
 
