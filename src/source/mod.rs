@@ -278,7 +278,7 @@ fn expand<T: Copy + Named>(
                 ));
             }
         } else if arg.exists() {
-            errors.push(SourceError::new(arg, "neither a file nor a directory"));
+            errors.push(SourceError::new(arg, not_regular(arg)));
         } else {
             expand_glob(
                 classify,
@@ -382,6 +382,7 @@ fn expand_glob<T: Copy + Named>(
     for m in matches {
         match m {
             Ok(p) if p.is_dir() => walk_dir(classify, &p, files, errors, verbose, what),
+            Ok(p) if !is_regular(&p) => errors.push(SourceError::new(&p, not_regular(&p))),
             Ok(p) => match classify(&p, &read_head(&p)).or(named_file_default) {
                 Some(t) => files.push((t, p)),
                 None => errors.push(SourceError::new(
@@ -405,20 +406,47 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// The first bytes of a file, for format sniffing (empty if unreadable: parsing will say why).
+/// The first bytes of a file, for format sniffing (empty if unreadable or not a regular file:
+/// parsing will say why).
 pub fn read_head(path: &Path) -> Vec<u8> {
     use std::io::Read;
     let mut head = Vec::with_capacity(512);
+    if !is_regular(path) {
+        return head;
+    }
     if let Ok(f) = std::fs::File::open(path) {
         let _ = f.take(512).read_to_end(&mut head);
     }
     head
 }
 
-/// Reads a whole file, refusing directories and naming the file in the error.
+/// Whether `path` is a regular file (following links). A FIFO would block the read forever
+/// and a device (`/dev/zero`) would never end: they are refused before anything opens them.
+pub fn is_regular(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+}
+
+/// What a path that is not a regular file is, for the line that refuses it.
+pub fn not_regular(path: &Path) -> String {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = match std::fs::metadata(path).map(|m| m.file_type()) {
+        Ok(t) if t.is_dir() => "a directory",
+        Ok(t) if t.is_fifo() => "a FIFO (named pipe)",
+        Ok(t) if t.is_char_device() || t.is_block_device() => "a device",
+        Ok(t) if t.is_socket() => "a socket",
+        Ok(_) => "not a regular file",
+        Err(_) => return "cannot read it".into(),
+    };
+    format!("{kind}, expected a regular file")
+}
+
+/// Reads a whole file, refusing anything but a regular file and naming the file in the error.
 pub fn read_file(path: &Path) -> Result<Vec<u8>, SourceError> {
     if path.is_dir() {
         return Err(SourceError::new(path, "is a directory, expected a file"));
+    }
+    if !is_regular(path) && path.exists() {
+        return Err(SourceError::new(path, not_regular(path)));
     }
     let bytes =
         std::fs::read(path).map_err(|e| SourceError::new(path, format!("cannot read: {e}")))?;

@@ -417,3 +417,79 @@ fn a_spool_file_belongs_to_its_writer_until_the_writer_ends() {
     assert_eq!(rx.wait_spans(3, std::time::Duration::from_secs(5)).len(), 3);
     assert!(listing(&spool).is_empty());
 }
+
+/// Runs retrace, killing it (and failing) if it has not ended within 20 s: a read that blocks
+/// forever must fail the test, not hang the suite.
+fn bounded(cmd: &mut std::process::Command) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("retrace did not end: blocked on a FIFO or a device");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_fifo_or_a_device_is_refused_by_name_not_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("runs/good")).unwrap();
+    std::fs::create_dir_all(tmp.path().join("runs/fifo")).unwrap();
+    std::fs::copy(
+        fixture("dbt/06-snapshot/run_results.json"),
+        tmp.path().join("runs/good/run_results.json"),
+    )
+    .unwrap();
+    let fifo = tmp.path().join("runs/fifo/run_results.json");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a NUL-terminated path this test owns.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let rx = Receiver::start(Proto::Grpc);
+    let glob = tmp.path().join("runs/*/run_results.json");
+    for args in [
+        vec!["dbt".to_owned(), glob.to_str().unwrap().to_owned()],
+        vec!["backfill".to_owned(), glob.to_str().unwrap().to_owned()],
+        vec![
+            "dbt".to_owned(),
+            fifo.to_str().unwrap().to_owned(),
+            tmp.path().join("runs/good").to_str().unwrap().to_owned(),
+        ],
+    ] {
+        let out = bounded(retrace().args(&args).args(rx.cli_args()).arg("-q"));
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "retrace: {}: a FIFO (named pipe), expected a regular file\n",
+                fifo.display()
+            ),
+            "{args:?}"
+        );
+    }
+    // The good run, once per invocation: 3 × 4 spans.
+    assert_eq!(
+        rx.wait_spans(12, std::time::Duration::from_secs(5)).len(),
+        12
+    );
+    let out = bounded(retrace().args(["dbt", "/dev/zero", "--exporter", "none"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "retrace: /dev/zero: a device, expected a regular file\n"
+    );
+    let out = bounded(retrace().arg("run").arg(&fifo));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("a FIFO (named pipe), expected a regular file"),
+        "{}",
+        stderr(&out)
+    );
+}

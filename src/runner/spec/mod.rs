@@ -83,6 +83,12 @@ pub enum SpecError {
 
 /// Reads and parses the workflow file at `path`.
 pub fn load(path: &Path) -> Result<Workflow, SpecError> {
+    if path.exists() && !crate::source::is_regular(path) {
+        return Err(SpecError::Invalid {
+            path: path.into(),
+            message: crate::source::not_regular(path),
+        });
+    }
     let bytes = std::fs::read(path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => SpecError::NotFound { path: path.into() },
         _ => SpecError::Read {
@@ -97,8 +103,50 @@ pub fn load(path: &Path) -> Result<Workflow, SpecError> {
     parse(&text, path)
 }
 
+/// How deep `[`/`{` may nest. The YAML parser takes time quadratic in the nesting of flow
+/// collections (a 200 KB file of them did not finish in 20 s); real workflows nest two or three.
+const MAX_DEPTH: usize = 64;
+
+/// Where flow collections first nest deeper than `MAX_DEPTH` (line, column), found by one scan
+/// that skips quoted text and comments, before the parser sees the text.
+fn too_deep(text: &str) -> Option<(usize, usize)> {
+    let mut depth = 0usize;
+    for (number, line) in text.lines().enumerate() {
+        let mut quote: Option<char> = None;
+        let mut previous = ' ';
+        for (column, c) in line.chars().enumerate() {
+            match (quote, c) {
+                (Some(q), _) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') if previous == ' ' || column == 0 => break,
+                (None, '[' | '{') => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Some((number + 1, column + 1));
+                    }
+                }
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            previous = c;
+        }
+    }
+    None
+}
+
 /// Parses workflow YAML; `path` names the file in messages and anchors relative dirs.
 pub fn parse(text: &str, path: &Path) -> Result<Workflow, SpecError> {
+    if let Some((line, column)) = too_deep(text) {
+        return Err(SpecError::Yaml {
+            path: path.into(),
+            line,
+            column,
+            message: format!(
+                "flow collections ([ ], {{ }}) nested deeper than {MAX_DEPTH} levels; a workflow needs a few"
+            ),
+        });
+    }
     // A generic parse first: it separates "not YAML" from "YAML we don't accept",
     // and gives step names for messages when the typed pass fails.
     let doc: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| {
@@ -619,5 +667,26 @@ steps:
         let wf = load(&good).unwrap();
         assert_eq!(wf.name, "ok");
         assert_eq!(wf.working_dir, dir.path());
+    }
+
+    #[test]
+    fn deep_flow_nesting_is_refused_before_parsing() {
+        let deep = format!(
+            "steps:\n  - name: a\n    command: x\nenv: {}{}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let e = parse(&deep, Path::new("deep.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nested deeper than 64 levels"), "{e}");
+        assert!(e.starts_with("deep.yaml:4:"), "{e}");
+        // Quoted brackets and comments are text, not nesting.
+        let fine = format!(
+            "steps:\n  - name: a\n    command: \"echo {}\" # {}\n",
+            "[".repeat(100),
+            "{".repeat(100)
+        );
+        assert!(parse(&fine, Path::new("ok.yaml")).is_ok());
     }
 }
