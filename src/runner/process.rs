@@ -204,20 +204,22 @@ pub fn signal_process(pid: u32, sig: i32) {
     }
 }
 
-/// A file-name-safe form of a step name (log files).
+/// A file name for `name` (a step's log, a workflow's run directory), unique per name: letters,
+/// digits, `-` and `_` as they are; a name with anything else (`load prod`, `load/prod`,
+/// `load:prod`, `a.1`) gets those replaced by `_` and 8 hex digits of its hash, so no two
+/// names share a file and no name looks like another's `.N` attempt log.
 pub fn file_stem(name: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_');
+    if !name.is_empty() && name.chars().all(plain) {
+        return name.to_owned();
+    }
     let stem: String = name
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if plain(c) { c } else { '_' })
+        .take(64)
         .collect();
-    match stem.trim_start_matches('.') {
-        "" => "step".into(),
-        s => s.to_owned(),
-    }
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(name.as_bytes());
+    let stem = if stem.is_empty() { "step".into() } else { stem };
+    format!("{stem}-{}", crate::trace::context::hex(&hash[..4]))
 }

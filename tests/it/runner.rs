@@ -418,3 +418,35 @@ fn a_killed_runner_leaves_convertible_records() {
         first.span.end_time_unix_nano
     );
 }
+
+#[test]
+fn steps_whose_names_differ_only_in_punctuation_keep_their_own_logs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let rx = Receiver::start(Proto::Grpc);
+    let flow = "steps:\n  - name: load prod\n    command: echo space\n  - name: load/prod\n    command: echo slash\n  - name: load:prod\n    command: echo colon\n  - name: a\n    command: echo plain\n    retryPolicy: {limit: 1}\n  - name: a.1\n    command: echo dotted\n";
+    let out = run_flow(dir, flow, &rx, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let spans = rx.wait_spans(7, WAIT);
+    let s = by_name(&spans);
+    let mut logs = Vec::new();
+    for (step, says) in [
+        ("load prod", "space"),
+        ("load/prod", "slash"),
+        ("load:prod", "colon"),
+        ("a (attempt 1)", "plain"),
+        ("a.1", "dotted"),
+    ] {
+        let span = &s[&format!("Step: {step}")];
+        let log = span.attr_str("log.file.path").unwrap().to_owned();
+        assert_eq!(
+            std::fs::read_to_string(dir.join(&log)).unwrap(),
+            format!("{says}\n"),
+            "{step}: {log}"
+        );
+        logs.push(log);
+    }
+    logs.sort();
+    logs.dedup();
+    assert_eq!(logs.len(), 5, "{logs:?}");
+}
