@@ -63,6 +63,9 @@ impl Args {
             phase_spans: self.phase_spans,
         });
         options.verbose = self.walk.verbose;
+        if self.run && self.export.behaviour.dry_run {
+            return super::exec::dry_run(&self.command, "dbt", &self.export, env);
+        }
         if self.run {
             let mut wrapper = DbtInvocation {
                 paths: self.paths,

@@ -46,6 +46,13 @@ pub struct Args {
 
 impl Args {
     pub fn run(self, env: &EnvSnapshot) -> i32 {
+        if self.export.behaviour.dry_run {
+            let name = self
+                .name
+                .clone()
+                .unwrap_or_else(|| exec::command_name(&self.command));
+            return dry_run(&self.command, &name, &self.export, env);
+        }
         let wrapped = Wrapped {
             name: self.name.clone(),
             kind: self.kind.clone(),
@@ -56,6 +63,24 @@ impl Args {
         let (export, options) = self.export.resolve_for_a_command(env);
         exec::exec(wrapped, export, options, env)
     }
+}
+
+/// `--dry-run` of a wrapped command (`exec`, `dbt --run`): what would run, in which span, sent
+/// where; nothing runs.
+pub fn dry_run(command: &[OsString], name: &str, export: &ExportArgs, env: &EnvSnapshot) -> i32 {
+    let argv: Vec<String> = command
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let sent_to = match export.resolve(env, None) {
+        Ok(export) => crate::sink::delivery::destination(&export.sink),
+        Err(problem) => format!("nowhere ({problem})"),
+    };
+    crate::report::print_line(format_args!(
+        "would run {:?} in a span named {name:?}, sent to {sent_to}; nothing runs now",
+        argv.join(" ")
+    ));
+    crate::report::exit::OK
 }
 
 fn kind(text: &str) -> Result<SpanKind, String> {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::ExportArgs;
-use crate::report::{exit, report};
+use crate::report::{exit, print_line, report};
 use crate::runner::engine::{self, RunOptions};
 use crate::runner::spec;
 use crate::sink::config::EnvSnapshot;
@@ -18,6 +18,9 @@ use crate::sink::config::EnvSnapshot;
         TRACEPARENT (its own span), RETRACE_RUN_ID and RETRACE_STEP.\n\n\
         Step records go to --records as they happen; `retrace records FILE` later sends \
         exactly the same spans.\n\n\
+        --dry-run checks the workflow and prints its plan (groups that may run together, each \
+        step's command as written, directory, retries, timeout, environment names without \
+        values); nothing runs and nothing is written or sent.\n\n\
         Exit code: 0 when every step succeeded, 1 otherwise, 128+N when stopped by signal N \
         (SIGINT 130, SIGTERM 143); 2 for an invalid workflow (nothing runs)."
 )]
@@ -59,6 +62,9 @@ impl Args {
                 return exit::USAGE;
             }
         };
+        if self.export.behaviour.dry_run {
+            return plan(&workflow, self.max_parallel);
+        }
         let export = match self
             .export
             .resolve(env, engine::export_defaults(&workflow))
@@ -82,3 +88,78 @@ impl Args {
         engine::run(&workflow, &options, &export, env)
     }
 }
+
+/// `--dry-run`: the workflow checked and its plan printed; nothing runs, nothing is written.
+/// Steps are grouped by depth (a group starts when the groups before it are done, at most
+/// `--max-parallel` of it at once); commands are shown as written, environment names only.
+fn plan(workflow: &spec::Workflow, max_parallel: Option<u16>) -> i32 {
+    let mut depth = vec![0usize; workflow.steps.len()];
+    // `depends` holds earlier or later indexes; the spec refused cycles, so a few passes settle.
+    for _ in 0..workflow.steps.len() {
+        for (i, step) in workflow.steps.iter().enumerate() {
+            depth[i] = step.depends.iter().map(|d| depth[*d] + 1).max().unwrap_or(0);
+        }
+    }
+    let parallel = max_parallel.map_or_else(|| "the number of CPUs".to_owned(), |n| n.to_string());
+    print_line(format_args!(
+        "would run {} ({} steps, at most {parallel} at once) in {}; nothing runs now",
+        workflow.name,
+        workflow.steps.len(),
+        workflow.working_dir.display()
+    ));
+    if !workflow.env.is_empty() {
+        let names: Vec<&str> = workflow.env.iter().map(|(k, _)| k.as_str()).collect();
+        print_line(format_args!("env: {}", names.join(", ")));
+    }
+    let groups = depth.iter().max().map_or(0, |d| d + 1);
+    for group in 0..groups {
+        let members: Vec<&spec::StepSpec> = workflow
+            .steps
+            .iter()
+            .zip(&depth)
+            .filter(|(_, d)| **d == group)
+            .map(|(s, _)| s)
+            .collect();
+        print_line(format_args!("group {}:", group + 1));
+        for step in members {
+            let mut notes = Vec::new();
+            if !step.depends.is_empty() {
+                let after: Vec<&str> = step
+                    .depends
+                    .iter()
+                    .map(|d| workflow.steps[*d].name.as_str())
+                    .collect();
+                notes.push(format!("after {}", after.join(", ")));
+            }
+            if step.dir != workflow.working_dir {
+                notes.push(format!("in {}", step.dir.display()));
+            }
+            if !step.env.is_empty() {
+                let names: Vec<&str> = step.env.iter().map(|(k, _)| k.as_str()).collect();
+                notes.push(format!("env {}", names.join(", ")));
+            }
+            if step.retry_limit > 0 {
+                notes.push(format!(
+                    "retried up to {} times, {}s apart",
+                    step.retry_limit,
+                    step.retry_interval.as_secs()
+                ));
+            }
+            if let Some(t) = step.timeout {
+                notes.push(format!("timeout {}s", t.as_secs()));
+            }
+            if step.continue_on_failure {
+                notes.push("its failure does not stop its dependents".into());
+            }
+            let notes = if notes.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", notes.join("; "))
+            };
+            let command = step.command.trim_end().replace('\n', "\n      ");
+            print_line(format_args!("  {}: {command}{notes}", step.name));
+        }
+    }
+    exit::OK
+}
+

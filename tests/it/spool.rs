@@ -493,3 +493,70 @@ fn a_fifo_or_a_device_is_refused_by_name_not_read() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_dry_run_runs_sends_writes_and_removes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let rx = Receiver::start(Proto::Grpc);
+    std::fs::write(
+        dir.join("wf.yaml"),
+        "env:\n  - SECRET_TOKEN=hunter2\nsteps:\n  - name: a\n    command: touch ran-a\n  - name: b\n    command: touch ran-b\n    depends: a\n    timeoutSec: 5\n",
+    )
+    .unwrap();
+    let out = retrace()
+        .current_dir(dir)
+        .args(["run", "wf.yaml", "--dry-run"])
+        .args(rx.cli_args())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        plan,
+        format!(
+            "would run wf (2 steps, at most the number of CPUs at once) in {}; nothing runs now\n\
+             env: SECRET_TOKEN\n\
+             group 1:\n  a: touch ran-a\n\
+             group 2:\n  b: touch ran-b  (after a; timeout 5s)\n",
+            dir.canonicalize().unwrap().display()
+        )
+    );
+    let out = retrace()
+        .current_dir(dir)
+        .args(["exec", "--dry-run"])
+        .args(rx.cli_args())
+        .args(["--", "touch", "ran-exec"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .starts_with("would run \"touch ran-exec\" in a span named \"touch\""));
+    // Nothing ran, nothing was recorded or sent.
+    assert_eq!(listing(dir), vec![dir.join("wf.yaml")]);
+    assert_eq!(rx.attempts(), 0);
+
+    // send --dry-run lists; the spool file stays.
+    let spool = dir.join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let lines = request_lines(tmp.path(), 64);
+    std::fs::write(
+        spool.join("20261201T000000.000000Z-9.jsonl"),
+        format!("{}\n", lines[0]),
+    )
+    .unwrap();
+    let out = retrace()
+        .arg("send")
+        .arg("--spool")
+        .arg(&spool)
+        .arg("--dry-run")
+        .args(rx.cli_args())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("would send 40 spans in 1 requests from")
+    );
+    assert_eq!(listing(&spool).len(), 1);
+    assert_eq!(rx.attempts(), 0);
+}
