@@ -123,13 +123,16 @@ fn copy_lines(
     to_stderr: bool,
     done: mpsc::Sender<()>,
 ) {
+    // Output without newlines (`\r` progress bars) is copied in pieces of this size, so
+    // memory stays bounded whatever a step prints.
+    const PIECE: u64 = 64 * 1024;
     std::thread::spawn(move || {
         let mut reader = BufReader::new(pipe);
         let mut line = Vec::with_capacity(256);
         let mut console = Vec::with_capacity(256);
         loop {
             line.clear();
-            match reader.read_until(b'\n', &mut line) {
+            match (&mut reader).take(PIECE).read_until(b'\n', &mut line) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }

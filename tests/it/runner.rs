@@ -450,3 +450,30 @@ fn steps_whose_names_differ_only_in_punctuation_keep_their_own_logs() {
     logs.dedup();
     assert_eq!(logs.len(), 5, "{logs:?}");
 }
+
+#[test]
+fn output_without_newlines_reaches_the_log_whole_in_bounded_pieces() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let rx = Receiver::start(Proto::Grpc);
+    let flow = "steps:\n  - name: progress\n    command: head -c 300000 /dev/zero | tr '\\0' x\n";
+    let out = run_flow(dir, flow, &rx, &["-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let spans = rx.wait_spans(2, WAIT);
+    let s = by_name(&spans);
+    let log = s["Step: progress"]
+        .attr_str("log.file.path")
+        .unwrap()
+        .to_owned();
+    let text = std::fs::read_to_string(dir.join(log)).unwrap();
+    assert_eq!(text.len(), 300_000);
+    assert!(text.bytes().all(|b| b == b'x'));
+    // On the console, each piece is a line of its own under the step's prefix.
+    let console = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        console.matches("progress | ").count(),
+        5,
+        "{}",
+        console.len()
+    );
+}
