@@ -553,15 +553,18 @@ impl Scheduler<'_, '_> {
         }
     }
 
+    /// The next instant something must happen: a retry, a step's timeout, or the SIGKILL at
+    /// the end of a grace period (after a timeout, or after a cancellation — a step without
+    /// a timeout that ignores SIGTERM must still be killed when its grace ends).
     fn next_timer(&self) -> Option<Instant> {
         self.states
             .iter()
-            .filter_map(|s| match s {
-                State::Retrying { at, .. } => Some(*at),
-                State::Running(r) if !r.timed_out => r.deadline,
-                State::Running(r) => r.kill_at,
-                _ => None,
+            .flat_map(|s| match s {
+                State::Retrying { at, .. } => [Some(*at), None],
+                State::Running(r) => [r.deadline.filter(|_| !r.timed_out), r.kill_at],
+                _ => [None, None],
             })
+            .flatten()
             .min()
     }
 

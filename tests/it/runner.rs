@@ -477,3 +477,45 @@ fn output_without_newlines_reaches_the_log_whole_in_bounded_pieces() {
         console.len()
     );
 }
+
+#[test]
+fn a_step_that_ignores_sigterm_is_killed_when_its_grace_ends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let rx = Receiver::start(Proto::Grpc);
+    std::fs::write(
+        dir.join("flow.yaml"),
+        "steps:\n  - name: stubborn\n    command: trap '' TERM; echo > started; sleep 30; exit 0\n",
+    )
+    .unwrap();
+    let child = retrace()
+        .current_dir(dir)
+        .args([
+            "run",
+            "flow.yaml",
+            "--records",
+            "run.jsonl",
+            "--grace",
+            "1s",
+        ])
+        .args(rx.cli_args())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&dir.join("started"));
+    // SAFETY: kill(2) on the runner the test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    let spans = rx.wait_spans(2, WAIT);
+    let s = by_name(&spans);
+    let step = &s["Step: stubborn"];
+    assert_eq!(
+        step.attr_str("cicd.pipeline.task.run.result"),
+        Some("cancellation")
+    );
+    // Killed at the end of its grace, not when its 30 s sleep ended on its own.
+    let ran = step.span.end_time_unix_nano - step.span.start_time_unix_nano;
+    assert!(ran < 20_000_000_000, "{ran} ns");
+}
