@@ -855,3 +855,46 @@ fn default_path_is_dbt_target_path_then_target() {
         stderr(&out)
     );
 }
+
+#[test]
+fn fail_fast_skips_come_after_the_failure_that_caused_them() {
+    let rx = Receiver::start(Proto::Grpc);
+    let manifest = fixture("04-build/manifest.json");
+    let out = send(
+        &rx,
+        &[
+            fixture("12-build-fail-fast/run_results.json")
+                .to_str()
+                .unwrap(),
+            "--manifest",
+            manifest.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let spans = rx.wait_spans(41, WAIT);
+    let nodes = by_node(&spans);
+    let failure = &nodes["test.pedal_share.assert_no_round_trips"];
+    let failed_at = failure.span.end_time_unix_nano;
+    let skips: Vec<&ReceivedSpan> = nodes
+        .values()
+        .filter(|s| s.attr_str("dbt.message") == Some("Skipping due to fail_fast"))
+        .collect();
+    assert_eq!(skips.len(), 15);
+    for skip in skips {
+        assert!(
+            skip.span.start_time_unix_nano >= failed_at,
+            "{} at {} before the failure's end {failed_at}",
+            skip.span.name,
+            skip.span.start_time_unix_nano
+        );
+        assert_eq!(skip.attr_str("retrace.time_source"), Some("derived"));
+        assert_eq!(skip.attr_str("cicd.pipeline.task.run.result"), Some("skip"));
+    }
+    // Those whose upstreams all ended before the failure sit exactly at its end.
+    assert_eq!(
+        nodes["model.pedal_share.fct_rides"]
+            .span
+            .start_time_unix_nano,
+        failed_at
+    );
+}

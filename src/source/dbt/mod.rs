@@ -21,7 +21,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::record::{
-    AttrKey, Attributes, Event, Nanos, Outcome, ParentText, Run, Step, TimeSource,
+    AttrKey, AttrValue, Attributes, Event, Nanos, Outcome, ParentText, Run, Step, TimeSource,
 };
 use crate::source::time::{parse_utc, seconds_to_nanos};
 use crate::source::{
@@ -491,6 +491,8 @@ fn convert(
         }
     }
 
+    place_fail_fast_skips(&mut steps);
+
     let outcome = steps
         .iter()
         .filter(|s| s.parent.is_none())
@@ -765,6 +767,56 @@ fn node_step(
         }
     }
     step
+}
+
+/// dbt's `--fail-fast` skips every node not yet started when the first failure ends ("Skipping
+/// due to fail_fast"), with no timing. Placed by their upstreams alone they would sit before
+/// the failure that caused them; they are placed at that failure's end, or after their latest
+/// upstream when it ended later (marked derived, as every untimed node).
+fn place_fail_fast_skips(steps: &mut [Step]) {
+    let is_skip = |s: &Step| {
+        s.parent.is_none()
+            && s.start.is_none()
+            && s.end.is_none()
+            && matches!(s.attributes.get(attr::DBT_MESSAGE), Some(AttrValue::Str(m)) if m.contains("fail_fast"))
+    };
+    let Some(failure_end) = steps
+        .iter()
+        .filter(|s| s.parent.is_none() && s.outcome.is_error())
+        .filter_map(|s| s.end)
+        .min()
+    else {
+        return;
+    };
+    let skipped: Vec<usize> = (0..steps.len()).filter(|&i| is_skip(&steps[i])).collect();
+    let mut ends: HashMap<String, Nanos> = steps
+        .iter()
+        .filter_map(|s| Some((s.id.clone(), s.end?)))
+        .collect();
+    // Skips may hang on skips: repeat until every one is at or after all of its upstreams.
+    for _ in 0..=skipped.len() {
+        let mut moved = false;
+        for &i in &skipped {
+            let at = steps[i]
+                .links
+                .iter()
+                .filter_map(|l| ends.get(l).copied())
+                .fold(failure_end, Nanos::max);
+            if ends.get(&steps[i].id) != Some(&at) {
+                ends.insert(steps[i].id.clone(), at);
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    for i in skipped {
+        let at = ends.get(&steps[i].id).copied();
+        steps[i].start = at;
+        steps[i].end = at;
+        steps[i].time_source = TimeSource::Derived;
+    }
 }
 
 /// Why a source's freshness is warn or error, which sources.json says only in numbers:
