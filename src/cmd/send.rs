@@ -8,6 +8,7 @@
 //! nothing is left. A line the collector refuses for good, or that is not OTLP/JSON, goes to
 //! `<spool>/rejected/`. Files named on the command line are sent and never changed.
 
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use super::export::{
     sink_config, BehaviourArgs, ConfigFileArgs, OtlpArgs, OutputArgs, ResourceArgs, SpoolArgs,
 };
 use crate::report::{exit, print_line, report};
-use crate::sink::config::{EnvSnapshot, ExporterKind};
+use crate::sink::config::{EnvSnapshot, ExporterKind, Protocol, SinkConfig};
 use crate::sink::otlp::export_fitting;
 use crate::sink::spool::{self, span_count};
 use crate::sink::transport::{Transport, Undelivered};
@@ -111,19 +112,30 @@ fn send(args: &Args, env: &EnvSnapshot) -> i32 {
             return exit::USAGE;
         }
     };
+    // A spool file records where its requests were headed; it goes there unless the flags,
+    // the environment or a configuration file name an endpoint.
+    let use_recorded = config.endpoint_origin == "default";
     let mut sending = Sending {
         transport,
-        spool: config.spool.clone(),
+        config,
+        current: None,
+        others: HashMap::new(),
+        spool: None,
         destination,
         spans: 0,
         removed: 0,
         bad_input: false,
         undelivered: false,
-        gone: false,
+        gone: HashSet::new(),
         left: 0,
     };
+    sending.spool = sending.config.spool.clone();
     for (file, from_spool) in &inputs {
-        if sending.gone {
+        let recorded = (*from_spool && use_recorded)
+            .then(|| spool::Destination::of(file))
+            .flatten();
+        sending.head_for(recorded);
+        if sending.gone.contains(&sending.current) {
             sending.left += 1;
             continue;
         }
@@ -155,7 +167,14 @@ fn send(args: &Args, env: &EnvSnapshot) -> i32 {
 
 /// One `send` at work.
 struct Sending {
+    /// The transport to `current`.
     transport: Transport,
+    /// The configuration resolved from flags, environment and files.
+    config: SinkConfig,
+    /// Where `transport` goes: None for `config`'s endpoint, else a spool file's recorded one.
+    current: Option<spool::Destination>,
+    /// Transports to the other destinations seen so far.
+    others: HashMap<Option<spool::Destination>, (Transport, String)>,
     /// Where refused lines are set aside.
     spool: Option<PathBuf>,
     destination: String,
@@ -164,13 +183,46 @@ struct Sending {
     bad_input: bool,
     /// Something was not delivered: refused, rejected, or the collector gone.
     undelivered: bool,
-    /// The collector cannot be reached: nothing more is tried.
-    gone: bool,
+    /// Destinations that cannot be reached: nothing more is tried there.
+    gone: HashSet<Option<spool::Destination>>,
     /// Files not tried because the collector was gone.
     left: usize,
 }
 
 impl Sending {
+    /// Makes `wanted` the current destination, setting up its transport the first time.
+    fn head_for(&mut self, wanted: Option<spool::Destination>) {
+        if wanted == self.current {
+            return;
+        }
+        let next = match self.others.remove(&wanted) {
+            Some(found) => Ok(found),
+            None => {
+                let mut config = self.config.clone();
+                if let Some(d) = &wanted {
+                    config.endpoint = d.endpoint.clone();
+                    config.endpoint_origin = "the spool file".into();
+                    config.protocol = Protocol::parse(&d.protocol).unwrap_or(config.protocol);
+                }
+                Transport::new(&config).map(|t| {
+                    let shown = format!("{} ({})", config.endpoint_display(), config.protocol.as_str());
+                    (t, shown)
+                })
+            }
+        };
+        match next {
+            Ok((transport, shown)) => {
+                let previous = std::mem::replace(&mut self.transport, transport);
+                let previous_shown = std::mem::replace(&mut self.destination, shown);
+                let previous_key = std::mem::replace(&mut self.current, wanted);
+                self.others.insert(previous_key, (previous, previous_shown));
+            }
+            Err(e) => {
+                report(format!("{e}; sending to {} instead", self.destination));
+            }
+        }
+    }
+
     /// Delivers one file, line by line. A spool file is locked first (or left to whoever
     /// holds it), and afterwards removed, or rewritten to what is left when the collector
     /// failed.
@@ -246,7 +298,7 @@ impl Sending {
                 }
             };
             let kept = self.request(path, number, &name, request, from_spool);
-            if self.gone {
+            if self.gone.contains(&self.current) {
                 if from_spool {
                     self.keep_rest(path, &file, kept, offset);
                 }
@@ -255,7 +307,10 @@ impl Sending {
         }
         if from_spool {
             match std::fs::remove_file(path) {
-                Ok(()) => self.removed += 1,
+                Ok(()) => {
+                    self.removed += 1;
+                    let _ = std::fs::remove_file(spool::Destination::path_for(path));
+                }
                 Err(e) => report(format!("{}: delivered, but cannot remove: {e}", path.display())),
             }
         }
@@ -300,7 +355,7 @@ impl Sending {
                     ));
                 }
                 Err(e) => {
-                    if !self.gone {
+                    if !self.gone.contains(&self.current) {
                         report(format!(
                             "{}: line {number}: could not deliver to {}: {e}; {}",
                             path.display(),
@@ -312,7 +367,7 @@ impl Sending {
                             }
                         ));
                     }
-                    self.gone = true;
+                    self.gone.insert(self.current.clone());
                     self.undelivered = true;
                     kept.push(serde_json::to_string(&part).unwrap_or_default());
                 }

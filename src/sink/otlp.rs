@@ -15,7 +15,7 @@ use crate::report::report;
 use crate::sink::config::SinkConfig;
 use crate::sink::file::request;
 use crate::sink::spool;
-use crate::sink::spool::Spool;
+use crate::sink::spool::{Destination, Spool};
 use crate::sink::transport::{Accepted, ExportError, Transport, Undelivered};
 use crate::sink::{into_chunks, Sink, SinkError};
 use crate::trace::build::BuiltRun;
@@ -45,7 +45,13 @@ impl OtlpSink {
                 config.protocol.as_str(),
                 config.endpoint_origin
             ),
-            spool: config.spool.clone().map(Spool::new),
+            spool: config.spool.clone().map(|dir| {
+                let destination = Destination {
+                    endpoint: config.endpoint_display().replace("<redacted>@", ""),
+                    protocol: config.protocol.as_str().to_owned(),
+                };
+                Spool::new(dir, Some(destination))
+            }),
             broken: None,
             undelivered: 0,
             rejected: 0,

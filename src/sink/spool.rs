@@ -31,8 +31,33 @@ pub fn default_dir() -> Option<PathBuf> {
 /// Where requests refused for good are set aside.
 pub const REJECTED_DIR: &str = "rejected";
 
+/// Where a spool file's requests were headed, kept beside it (`<file>.destination`, JSON) so
+/// that `retrace send` delivers them there unless told otherwise. Never headers; the endpoint
+/// without userinfo.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Destination {
+    pub endpoint: String,
+    pub protocol: String,
+}
+
+impl Destination {
+    /// The sidecar of a spool file.
+    pub fn path_for(spool_file: &Path) -> PathBuf {
+        let mut name = spool_file.file_name().unwrap_or_default().to_os_string();
+        name.push(".destination");
+        spool_file.with_file_name(name)
+    }
+
+    /// The destination recorded beside a spool file, if any (an unreadable one counts as none).
+    pub fn of(spool_file: &Path) -> Option<Destination> {
+        let text = std::fs::read_to_string(Self::path_for(spool_file)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
 pub struct Spool {
     dir: PathBuf,
+    destination: Option<Destination>,
     /// `<UTC time>-<pid>`: the spool file's name, and its rejected file's.
     name: String,
     file: Option<(PathBuf, File)>,
@@ -40,9 +65,10 @@ pub struct Spool {
 }
 
 impl Spool {
-    pub fn new(dir: PathBuf) -> Spool {
+    pub fn new(dir: PathBuf, destination: Option<Destination>) -> Spool {
         Spool {
             dir,
+            destination,
             name: format!(
                 "{}-{}",
                 chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
@@ -65,7 +91,17 @@ impl Spool {
         spans: usize,
     ) -> Result<(), String> {
         if self.file.is_none() {
-            self.file = Some(create_locked(&self.dir, &self.name)?);
+            let (path, file) = create_locked(&self.dir, &self.name)?;
+            if let Some(destination) = &self.destination {
+                let text = serde_json::to_string(destination).map_err(|e| e.to_string())?;
+                std::fs::write(Destination::path_for(&path), text).map_err(|e| {
+                    format!(
+                        "spool {}: cannot write: {e}",
+                        Destination::path_for(&path).display()
+                    )
+                })?;
+            }
+            self.file = Some((path, file));
         }
         let Some((path, file)) = self.file.as_mut() else {
             return Err("spool: no file".into());

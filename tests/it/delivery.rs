@@ -27,9 +27,14 @@ fn convert(endpoint: &str, proto: Proto, spool: &Path, extra: &[&str]) -> Output
         .args(extra))
 }
 
+/// The spool's entries, without the `.destination` records beside its files.
 fn spool_files(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
+        .map(|d| {
+            d.filter_map(|e| Some(e.ok()?.path()))
+                .filter(|p| p.extension().is_none_or(|x| x != "destination"))
+                .collect()
+        })
         .unwrap_or_default()
 }
 

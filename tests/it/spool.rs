@@ -560,3 +560,65 @@ fn a_dry_run_runs_sends_writes_and_removes_nothing() {
     assert_eq!(listing(&spool).len(), 1);
     assert_eq!(rx.attempts(), 0);
 }
+
+/// The closing line's `retrace send --spool DIR` works as printed: each spool file records
+/// where its requests were headed (never headers), and send goes there unless told otherwise.
+#[test]
+fn send_delivers_where_the_spooled_requests_were_headed() {
+    let spool = tempfile::tempdir().unwrap();
+    let down = Receiver::start_with(Proto::HttpProtobuf, Behavior::always(Failure::Unavailable));
+    let out = retrace()
+        .arg("dbt")
+        .arg(fixture("dbt/06-snapshot/run_results.json"))
+        .args(down.cli_args())
+        .args([
+            "--timeout",
+            "1s",
+            "--header",
+            "authorization=Bearer s3cr3t",
+            "--spool",
+        ])
+        .arg(spool.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let hint = format!(
+        "(`retrace send --spool {}` delivers them)",
+        spool.path().display()
+    );
+    assert!(stderr(&out).contains(&hint), "{}", stderr(&out));
+    let files = listing(spool.path());
+    assert_eq!(files.len(), 2, "{files:?}");
+    let sidecar = std::fs::read_to_string(&files[1]).unwrap();
+    assert_eq!(
+        sidecar,
+        format!(
+            r#"{{"endpoint":"{}","protocol":"http/protobuf"}}"#,
+            down.endpoint()
+        )
+    );
+    assert!(!sidecar.contains("s3cr3t"));
+
+    // As printed, without an endpoint: to the collector the spans were headed for.
+    let before = down.attempts();
+    let out = retrace()
+        .args(["send", "--timeout", "1s", "--spool"])
+        .arg(spool.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(down.attempts() > before, "{}", stderr(&out));
+    assert!(stderr(&out).contains(&down.endpoint()), "{}", stderr(&out));
+
+    // An endpoint given wins over the recorded one; the file and its record go once delivered.
+    let up = Receiver::start(Proto::Grpc);
+    let out = retrace()
+        .args(["send", "--spool"])
+        .arg(spool.path())
+        .args(up.cli_args())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(up.wait_spans(4, std::time::Duration::from_secs(5)).len(), 4);
+    assert!(listing(spool.path()).is_empty());
+}
