@@ -29,6 +29,9 @@ pub struct OtlpSink {
     broken: Option<String>,
     undelivered: usize,
     rejected: i64,
+    /// Spans that could not even be kept (no spool, or it could not be written), and why.
+    lost: usize,
+    lost_why: Option<String>,
     /// Spans of requests the collector refused for good, and where they were set aside.
     refused: usize,
     set_aside: Option<PathBuf>,
@@ -57,6 +60,8 @@ impl OtlpSink {
             rejected: 0,
             refused: 0,
             set_aside: None,
+            lost: 0,
+            lost_why: None,
         })
     }
 }
@@ -82,15 +87,24 @@ impl Sink for OtlpSink {
     fn finish(&mut self) -> Result<(), SinkError> {
         let mut problems = Vec::new();
         if self.undelivered > 0 {
-            problems.push(match self.spool.as_ref().and_then(Spool::kept) {
-                Some((file, spans)) => format!(
-                    "{} spans not delivered; {spans} kept in {} (`retrace send --spool {}` delivers them)",
-                    self.undelivered,
+            let mut text = format!("{} spans not delivered", self.undelivered);
+            if let Some((file, spans)) = self.spool.as_ref().and_then(Spool::kept) {
+                text.push_str(&format!(
+                    "; {spans} kept in {} (`retrace send --spool {}` delivers them)",
                     file.display(),
-                    self.spool.as_ref().map_or_else(String::new, |s| s.dir().display().to_string())
-                ),
-                None => format!("{} spans not delivered (no spool)", self.undelivered),
-            });
+                    self.spool
+                        .as_ref()
+                        .map_or_else(String::new, |s| s.dir().display().to_string())
+                ));
+            }
+            if self.lost > 0 {
+                text.push_str(&format!(
+                    "; {} lost ({})",
+                    self.lost,
+                    self.lost_why.as_deref().unwrap_or("no spool")
+                ));
+            }
+            problems.push(text);
         }
         if self.rejected > 0 {
             problems.push(format!("{} spans rejected by the collector", self.rejected));
@@ -197,13 +211,22 @@ impl OtlpSink {
         ));
     }
 
+    /// Keeps a request in the spool; once the spool cannot be written (a full disk), what
+    /// follows is counted as lost, and the closing line says both what was kept where and
+    /// what was lost.
     fn keep(&mut self, request: ExportTraceServiceRequest, spans: usize) {
         self.undelivered += spans;
-        if let Some(spool) = &mut self.spool {
-            if let Err(e) = spool.keep(&request, spans) {
-                report(format!("{e}; those spans are lost"));
-                self.spool = None;
+        match &mut self.spool {
+            Some(spool) if self.lost_why.is_none() => {
+                if let Err(e) = spool.keep(&request, spans) {
+                    report(format!(
+                        "{e}; {spans} spans lost here, and every one after them"
+                    ));
+                    self.lost_why = Some(e);
+                    self.lost += spans;
+                }
             }
+            _ => self.lost += spans,
         }
     }
 }

@@ -622,3 +622,46 @@ fn send_delivers_where_the_spooled_requests_were_headed() {
     assert_eq!(up.wait_spans(4, std::time::Duration::from_secs(5)).len(), 4);
     assert!(listing(spool.path()).is_empty());
 }
+
+/// A spool that cannot be written to the end (a full disk; here a file size limit): the
+/// closing line says what was kept where, and how much was lost and why.
+#[test]
+fn a_full_disk_says_what_was_kept_and_what_was_lost() {
+    let spool = tempfile::tempdir().unwrap();
+    // The limit makes writes past 2 KiB fail (EFBIG, SIGXFSZ ignored) as a full disk would.
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 4; exec '{}' dbt '{}' --endpoint {} --protocol grpc --chunk-size 1 --timeout 1s --spool '{}'",
+        env!("CARGO_BIN_EXE_retrace"),
+        fixture("dbt/04-build/run_results.json").display(),
+        closed_port(),
+        spool.path().display()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .env("XDG_STATE_HOME", crate::common::cli::test_state_home())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    let last = err.lines().rev().nth(1).unwrap_or_default();
+    let file = listing(spool.path())
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .unwrap();
+    let kept = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .filter(|l| l.ends_with('}'))
+        .count();
+    assert!(kept >= 1, "{err}");
+    assert_eq!(
+        last,
+        format!(
+            "retrace: 40 spans not delivered; {kept} kept in {} (`retrace send --spool {}` delivers them); {} lost (spool {}: cannot write: File too large (os error 27))",
+            file.display(),
+            spool.path().display(),
+            40 - kept,
+            file.display()
+        )
+    );
+}
