@@ -302,7 +302,10 @@ fn walk_dir<T: Named>(
     verbose: bool,
     what: &str,
 ) {
+    // Symlinked run directories and files are followed (archives are often trees of links);
+    // walkdir detects a link that loops back and reports it, named, as an error.
     let walker = walkdir::WalkDir::new(dir)
+        .follow_links(true)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| {

@@ -665,3 +665,56 @@ fn a_full_disk_says_what_was_kept_and_what_was_lost() {
         )
     );
 }
+
+#[test]
+fn walks_follow_symlinked_runs_and_name_a_loop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("archive");
+    std::fs::create_dir_all(root.join("real")).unwrap();
+    std::fs::create_dir_all(tmp.path().join("elsewhere/run-1")).unwrap();
+    std::fs::copy(
+        fixture("dbt/06-snapshot/run_results.json"),
+        tmp.path().join("elsewhere/run-1/run_results.json"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixture("dbt/05-build-green/run_results.json"),
+        tmp.path().join("elsewhere/green.json"),
+    )
+    .unwrap();
+    // A linked run directory, a linked file, and a link back up the tree.
+    std::os::unix::fs::symlink(tmp.path().join("elsewhere/run-1"), root.join("real/run-1"))
+        .unwrap();
+    std::os::unix::fs::symlink(
+        tmp.path().join("elsewhere/green.json"),
+        root.join("real/run_results.json"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&root, root.join("real/loop")).unwrap();
+    let rx = Receiver::start(Proto::Grpc);
+    let out = retrace()
+        .arg("backfill")
+        .arg(&root)
+        .args(rx.cli_args())
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: cannot walk",
+            root.join("real/loop").display()
+        )),
+        "{err}"
+    );
+    // 06-snapshot (4 spans) and 05-build-green, both through their links.
+    let spans = rx.wait_spans(5, std::time::Duration::from_secs(5));
+    let roots: Vec<&str> = spans
+        .iter()
+        .filter(|s| s.parent_id_hex().is_empty())
+        .map(|s| s.span.name.as_str())
+        .collect();
+    assert_eq!(roots.len(), 2, "{roots:?}");
+}
