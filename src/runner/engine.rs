@@ -17,7 +17,7 @@ use crate::runner::process::{self, Launch, Output};
 use crate::runner::spec::{StepSpec, Workflow};
 use crate::runner::{enter_span, inherited_otel, signals, Clock};
 use crate::sink::config::{EnvSnapshot, FileDefaults};
-use crate::sink::delivery::{Delivery, Export};
+use crate::sink::delivery::Export;
 use crate::trace::build::Identity;
 use crate::trace::semconv as sc;
 use crate::vars::{self, Syntax};
@@ -74,13 +74,12 @@ pub fn run(workflow: &Workflow, options: &RunOptions, export: &Export, env: &Env
     );
     header.attributes.put(sc::DAG_NAME, workflow.name.clone());
     header.attributes.put(sc::DAG_RUN_ID, run_id.clone());
-    let delivery = Delivery::new(export);
     let live = match LiveRun::start(
         header,
         export.parent.as_ref(),
         &export.namespace,
         Some(&records),
-        delivery,
+        export,
     ) {
         Ok(l) => l,
         Err(e) => {
@@ -185,11 +184,11 @@ enum Event {
     Signal(i32),
 }
 
-struct Scheduler<'a, 'w> {
+struct Scheduler<'w> {
     workflow: &'w Workflow,
     options: &'w RunOptions,
     clock: Clock,
-    live: LiveRun<'a>,
+    live: LiveRun,
     log_dir: PathBuf,
     base_env: Vec<(String, String)>,
     states: Vec<State>,
@@ -200,7 +199,7 @@ struct Scheduler<'a, 'w> {
     quiet: bool,
 }
 
-impl Scheduler<'_, '_> {
+impl Scheduler<'_> {
     fn drive(mut self) -> i32 {
         let (tx, rx) = mpsc::channel();
         let _listener = signals::listen(tx.clone(), Event::Signal)

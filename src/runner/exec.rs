@@ -16,7 +16,7 @@ use crate::runner::live::{self, LiveRun};
 use crate::runner::process::{self, Launch, Output};
 use crate::runner::{enter_span, inherited_otel, signals, Clock};
 use crate::sink::config::EnvSnapshot;
-use crate::sink::delivery::{Delivery, DeliveryOptions, Export};
+use crate::sink::delivery::{DeliveryOptions, Export};
 use crate::trace::build;
 use crate::trace::semconv as sc;
 
@@ -132,13 +132,12 @@ pub fn exec(
             .into_iter()
             .map(|(k, v)| (k.into(), v.into())),
     );
-    let delivery = Delivery::new(&export);
     let mut live = match LiveRun::start(
         run,
         export.parent.as_ref(),
         &export.namespace,
         None,
-        delivery,
+        &export,
     ) {
         Ok(live) => live.with_root_kind(kind),
         Err(e) => unreachable!("no records file to open: {e}"),

@@ -11,17 +11,19 @@ use opentelemetry::trace::SpanKind;
 
 use crate::record::{Attributes, Nanos, Outcome, ParentText, Run, Step};
 use crate::report::report;
-use crate::sink::delivery::Delivery;
+use crate::sink::background::Background;
+use crate::sink::delivery::Export;
 use crate::source::records;
 use crate::trace::build::{self, BuiltRun, Identity};
 use crate::trace::context::{self, TraceParent};
 
-pub struct LiveRun<'a> {
+pub struct LiveRun {
     run: Run,
     identity: Identity,
     namespace: String,
     records: Option<(PathBuf, File)>,
-    delivery: Delivery<'a>,
+    /// Spans go out on a thread of their own: the caller never waits on the collector.
+    delivery: Background,
     /// A kind for the root span other than a run's (`exec --kind`).
     root_kind: Option<SpanKind>,
 }
@@ -45,7 +47,7 @@ pub fn header(run_id: String, name: String, pipeline_name: String, start: Nanos)
     }
 }
 
-impl<'a> LiveRun<'a> {
+impl LiveRun {
     /// Starts a run from its `header` under `parent`, writing the header line to `records`
     /// when given. The parent is recorded in the header, so a later `retrace records` puts
     /// the run where it was sent live.
@@ -54,16 +56,14 @@ impl<'a> LiveRun<'a> {
         parent: Option<&TraceParent>,
         namespace: &str,
         records: Option<&Path>,
-        delivery: Delivery<'a>,
-    ) -> Result<LiveRun<'a>, String> {
+        export: &Export,
+    ) -> Result<LiveRun, String> {
         run.parent = parent.map(|p| ParentText {
             traceparent: context::format_traceparent(&p.trace_id, &p.span_id, p.sampled),
             tracestate: Some(p.tracestate.clone()).filter(|s| !s.is_empty()),
             origin: "the parent context retrace was given".into(),
         });
         let identity = Identity::of(&run, parent, namespace);
-        let mut delivery = delivery;
-        delivery.hold_until_finish();
         let records = match records {
             None => None,
             Some(path) => {
@@ -84,7 +84,7 @@ impl<'a> LiveRun<'a> {
             identity,
             namespace: namespace.to_owned(),
             records,
-            delivery,
+            delivery: Background::start(export),
             root_kind: None,
         };
         live.append(&records::header_line(&live.run));
@@ -108,7 +108,7 @@ impl<'a> LiveRun<'a> {
     pub fn announce(&mut self) {
         let traceparent = self.identity.traceparent(self.identity.root());
         self.delivery
-            .announce(&traceparent, &self.identity.tracestate);
+            .announce(traceparent, self.identity.tracestate.clone());
     }
 
     /// Records finished steps and sends their spans.

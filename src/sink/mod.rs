@@ -2,6 +2,7 @@
 //! readable console tree, or nowhere. Every export result is checked; nothing goes through
 //! the SDK's BatchSpanProcessor (it hides failures: ARCHITECTURE.md, "Delivery").
 
+pub(crate) mod background;
 pub mod config;
 pub(crate) mod console;
 pub(crate) mod delivery;

@@ -8,7 +8,7 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::cli::{retrace, run, stderr};
-use crate::common::receiver::{Proto, ReceivedSpan, Receiver};
+use crate::common::receiver::{Behavior, Proto, ReceivedSpan, Receiver};
 
 const WAIT: Duration = Duration::from_secs(10);
 const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -518,4 +518,32 @@ fn a_step_that_ignores_sigterm_is_killed_when_its_grace_ends() {
     // Killed at the end of its grace, not when its 30 s sleep ended on its own.
     let ran = step.span.end_time_unix_nano - step.span.start_time_unix_nano;
     assert!(ran < 20_000_000_000, "{ran} ns");
+}
+
+/// Scheduling, timeouts and signals never wait on delivery: with a collector that takes 2 s
+/// per request, a step with a 1 s timeout is still stopped at 1 s.
+#[test]
+fn a_slow_collector_never_delays_a_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let rx = Receiver::start_with(
+        Proto::Grpc,
+        Behavior {
+            delay: Duration::from_secs(2),
+            ..Behavior::default()
+        },
+    );
+    let flow = "steps:\n  - name: quick\n    command: \"true\"\n  - name: slow\n    command: sleep 10\n    timeoutSec: 1\n";
+    let out = run_flow(dir, flow, &rx, &["-q", "--grace", "1s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let spans = rx.wait_spans(3, WAIT);
+    let s = by_name(&spans);
+    let slow = &s["Step: slow"];
+    assert_eq!(
+        slow.attr_str("cicd.pipeline.task.run.result"),
+        Some("timeout")
+    );
+    // Recorded times: stopped at its timeout, not after the quick step's 2 s export.
+    let ran = slow.span.end_time_unix_nano - slow.span.start_time_unix_nano;
+    assert!(ran < 1_800_000_000, "{ran} ns");
 }
