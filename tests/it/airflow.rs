@@ -394,15 +394,16 @@ fn task_logs_alone_give_tries_with_their_exit_codes_and_exceptions() {
     let got = index(&rx.spans());
     assert_eq!(got.tries.len(), 11, "one log per try that ran");
     let qc1 = &got.tries[&("corpus_run_ok".to_owned(), "quality_check".to_owned(), 1)];
-    // "Marking task as UP_FOR_RETRY. … start_date=20261121T053337, end_date=20261121T053337":
-    // second precision from the log.
+    // "Marking task as UP_FOR_RETRY. … start_date=20261121T053337, end_date=20261121T053337"
+    // says the seconds; the log's own lines inside those seconds say the milliseconds: the
+    // first line (.148) and the Marking line (.363).
     assert_eq!(
         qc1.span.start_time_unix_nano,
-        nanos("2026-11-21T05:33:37+00:00")
+        nanos("2026-11-21T05:33:37.148+00:00")
     );
     assert_eq!(
         qc1.span.end_time_unix_nano,
-        nanos("2026-11-21T05:33:37+00:00")
+        nanos("2026-11-21T05:33:37.363+00:00")
     );
     assert_eq!(
         qc1.attr_str("airflow.task_instance.state"),

@@ -187,6 +187,20 @@ pub(super) fn split_log_line(line: &str) -> Option<(&str, &str)> {
 
 /// `SUCCESS. dag_id=…, task_id=…, run_id=…, [map_index=N, ]execution_date=…, start_date=…,
 /// end_date=…` — the dates are `strftime("%Y%m%dT%H%M%S")` of UTC datetimes, or empty.
+/// A `Marking task as` date is a second, truncated; the log's own line times (ms) inside that
+/// same second say when more precisely, so they are taken at the Marking rank (an API, CLI or
+/// scheduler date, µs, still ranks above both).
+fn within_second(marking: Time, line: Option<Time>) -> Time {
+    const SECOND: Nanos = 1_000_000_000;
+    match line {
+        Some(l) if l.nanos >= marking.nanos && l.nanos < marking.nanos + SECOND => Time {
+            nanos: l.nanos,
+            rank: RANK_MARKING,
+        },
+        _ => marking,
+    }
+}
+
 pub(super) fn marking_line(path: &Path, rest: &str, t: &mut TryRec) -> Result<(), SourceError> {
     let (state, fields) = rest.split_once(". ").unwrap_or((rest, ""));
     t.state = Some((state.trim().to_ascii_lowercase(), STATE_LOG));
@@ -214,13 +228,18 @@ pub(super) fn marking_line(path: &Path, rest: &str, t: &mut TryRec) -> Result<()
                 }),
         }
     };
+    let line_start = t.start.filter(|s| s.rank == RANK_LOG_LINE);
+    let line_end = t.end.filter(|e| e.rank == RANK_LOG_LINE);
     t.start = better(
         t.start.filter(|s| s.rank > RANK_LOG_LINE),
-        compact("start_date")?,
+        compact("start_date")?.map(|m| within_second(m, line_start)),
     )
     .or(t.start);
     if let Some(end) = compact("end_date")? {
-        t.end = better(t.end.filter(|e| e.rank > RANK_LOG_LINE), Some(end));
+        t.end = better(
+            t.end.filter(|e| e.rank > RANK_LOG_LINE),
+            Some(within_second(end, line_end)),
+        );
     }
     let put = |slot: &mut String, key: &str| {
         if slot.is_empty() {
