@@ -27,7 +27,7 @@ pub fn run(
 ) -> i32 {
     let (files, errors) = source::expand_inputs(source, paths, options.verbose);
     execute(
-        vec![(source, files)],
+        by_namespace(vec![(source, files)], paths, export),
         errors,
         options,
         export,
@@ -51,7 +51,68 @@ pub fn backfill(
             None => groups.push((source, vec![file])),
         }
     }
-    execute(groups, errors, options, export, selection, true)
+    execute(
+        by_namespace(groups, paths, export),
+        errors,
+        options,
+        export,
+        selection,
+        true,
+    )
+}
+
+/// A format's files and the id namespace they are converted under.
+type Group = (&'static dyn Source, Vec<PathBuf>, String);
+
+/// Splits each format's files by namespace: `--namespace`, and with `--namespace-from-path`
+/// the first path component under the argument the file was found under (`archive/prod/…`
+/// given `archive` → `prod`), so two installations' records never merge nor share ids.
+fn by_namespace(
+    groups: Vec<(&'static dyn Source, Vec<PathBuf>)>,
+    roots: &[PathBuf],
+    export: &Export,
+) -> Vec<Group> {
+    let mut out: Vec<Group> = Vec::new();
+    for (source, files) in groups {
+        for file in files {
+            let namespace = if export.namespace_from_path {
+                let part = path_namespace(&file, roots);
+                match (export.namespace.as_str(), part) {
+                    (base, Some(part)) if !base.is_empty() => format!("{base}/{part}"),
+                    (_, Some(part)) => part,
+                    (base, None) => base.to_owned(),
+                }
+            } else {
+                export.namespace.clone()
+            };
+            match out
+                .iter_mut()
+                .find(|(s, _, n)| s.name() == source.name() && *n == namespace)
+            {
+                Some((_, list, _)) => list.push(file),
+                None => out.push((source, vec![file], namespace)),
+            }
+        }
+    }
+    out
+}
+
+/// The first component of `file` under the root it was found under (a directory argument, or
+/// the directory part of a glob before its first wildcard); None for a file named itself.
+fn path_namespace(file: &std::path::Path, roots: &[PathBuf]) -> Option<String> {
+    roots.iter().find_map(|root| {
+        let text = root.to_string_lossy();
+        let base = match text.find(['*', '?', '[']) {
+            Some(at) => PathBuf::from(&text[..text[..at].rfind('/').map_or(0, |i| i + 1)]),
+            None => root.clone(),
+        };
+        let rest = file.strip_prefix(&base).ok()?;
+        let mut parts = rest.components();
+        let first = parts.next()?;
+        // A file directly under the root has no folder to name it.
+        parts.next()?;
+        Some(first.as_os_str().to_string_lossy().into_owned())
+    })
 }
 
 /// What happened to the inputs, for the closing summary.
@@ -63,7 +124,7 @@ struct Tally {
 }
 
 fn execute(
-    groups: Vec<(&'static dyn Source, Vec<PathBuf>)>,
+    groups: Vec<Group>,
     input_errors: Vec<SourceError>,
     options: &SourceOptions,
     export: &Export,
@@ -71,7 +132,7 @@ fn execute(
     summarise: bool,
 ) -> i32 {
     let started = std::time::Instant::now();
-    let total_files: usize = groups.iter().map(|(_, f)| f.len()).sum();
+    let total_files: usize = groups.iter().map(|(_, f, _)| f.len()).sum();
     let progress = progress_bar(total_files as u64, export.options.quiet);
     let mut ledger = Ledger {
         delivery: Delivery::new(export),
@@ -79,13 +140,14 @@ fn execute(
         input_failed: false,
         tally: Tally::default(),
         injected: export.parent.as_ref(),
-        namespace: &export.namespace,
+        namespace: export.namespace.clone(),
         selection,
     };
     for e in &input_errors {
         ledger.file_failed(e);
     }
-    for (source, files) in groups {
+    for (source, files, namespace) in groups {
+        ledger.namespace = namespace;
         if source.merges_files() {
             let (runs, errors) = source.parse_all(&files, options);
             ledger.tally.files_converted += files.len().saturating_sub(errors.len());
@@ -141,7 +203,8 @@ struct Ledger<'a> {
     input_failed: bool,
     tally: Tally,
     injected: Option<&'a TraceParent>,
-    namespace: &'a str,
+    /// The id namespace of the files being converted.
+    namespace: String,
     selection: Selection,
 }
 
@@ -155,7 +218,7 @@ impl Ledger<'_> {
     /// Builds and sends runs (those inside `--since`/`--until`).
     fn convert(&mut self, runs: Vec<Run>) {
         for run in runs {
-            match build::build_under(run, self.injected, self.namespace) {
+            match build::build_under(run, self.injected, &self.namespace) {
                 Ok((built, clean)) => {
                     self.input_failed |= !clean;
                     if selected(&built, &self.selection) {

@@ -35,10 +35,11 @@ pub struct Args {
 
 impl Args {
     pub fn run(self, env: &EnvSnapshot) -> i32 {
-        let export = match self.export.resolve_or_exit(env) {
+        let mut export = match self.export.resolve_or_exit(env) {
             Ok(export) => export,
             Err(code) => return code,
         };
+        export.namespace_from_path = self.inputs.walk.namespace_from_path;
         let mut options = SourceOptions::default()
             .with_tz(self.zone.zone())
             .with(dbt::Options {

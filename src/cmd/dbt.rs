@@ -79,10 +79,11 @@ impl Args {
             let (export, options) = self.export.resolve_for_a_command(env);
             return exec::exec(wrapped, export, options, env);
         }
-        let export = match self.export.resolve_or_exit(env) {
+        let mut export = match self.export.resolve_or_exit(env) {
             Ok(export) => export,
             Err(code) => return code,
         };
+        export.namespace_from_path = self.walk.namespace_from_path;
         let paths = if self.paths.is_empty() {
             vec![invocation::default_target()]
         } else {

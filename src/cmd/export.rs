@@ -196,6 +196,7 @@ impl ExportArgs {
             options: self.options(),
             parent: self.parent()?,
             namespace: self.context.namespace.clone().unwrap_or_default(),
+            namespace_from_path: false,
         })
     }
 

@@ -22,6 +22,12 @@ pub struct Walk {
     /// List every file a directory walk read (and as which format) or skipped, and why
     #[arg(long, short = 'v')]
     pub verbose: bool,
+
+    /// Salt each input's ids with the first folder of its path under the PATH it was found
+    /// under (archive/prod/… given archive → prod; after --namespace when both are given), so
+    /// two installations whose DAG and run ids coincide never share a trace
+    #[arg(long, help_heading = "Trace context")]
+    pub namespace_from_path: bool,
 }
 
 #[derive(Args, Debug)]

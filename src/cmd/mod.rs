@@ -77,7 +77,10 @@ fn convert_files(
 ) -> i32 {
     options.verbose = inputs.walk.verbose;
     match export.resolve_or_exit(env) {
-        Ok(export) => crate::convert::run(source, &inputs.paths, &options, &export),
+        Ok(mut export) => {
+            export.namespace_from_path = inputs.walk.namespace_from_path;
+            crate::convert::run(source, &inputs.paths, &options, &export)
+        }
         Err(code) => code,
     }
 }

@@ -21,6 +21,8 @@ pub struct Export {
     pub parent: Option<TraceParent>,
     /// The salt of derived ids (`--namespace`); "" for none.
     pub namespace: String,
+    /// Salt each input's ids with its first folder under the path given (`--namespace-from-path`).
+    pub namespace_from_path: bool,
 }
 
 /// How a delivery behaves, beside where it sends.
@@ -46,6 +48,7 @@ impl Export {
             options,
             parent: None,
             namespace: String::new(),
+            namespace_from_path: false,
         }
     }
 }

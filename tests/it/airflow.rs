@@ -640,3 +640,84 @@ fn bad_airflow_inputs_are_reported_and_the_rest_delivered() {
         "the good dag run went out every time"
     );
 }
+
+/// The roots' (trace id, span id) of what a conversion sent, sorted.
+fn root_ids(rx: &Receiver) -> Vec<(String, String, String)> {
+    let mut ids: Vec<_> = rx
+        .spans()
+        .into_iter()
+        .filter(|s| s.span.name.starts_with("dag_run."))
+        .map(|s| {
+            (
+                s.attr_str("airflow.dag_run.run_id").unwrap().to_owned(),
+                s.trace_id_hex(),
+                s.span_id_hex(),
+            )
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn a_runs_ids_do_not_depend_on_what_else_is_converted_with_it() {
+    // Its logs alone, and its logs with its CLI states: one run, the same ids.
+    let logs = fixture(&format!("3.1.8/logs/dag_id={DAG}/run_id=corpus_run_ok"));
+    let cli = fixture("3.1.8/cli/states-for-dag-run_corpus_run_ok.json");
+    let alone = Receiver::start(Proto::Grpc);
+    assert_eq!(
+        send(&alone, std::slice::from_ref(&logs), &[]).status.code(),
+        Some(0)
+    );
+    let with_cli = Receiver::start(Proto::Grpc);
+    assert_eq!(send(&with_cli, &[logs, cli], &[]).status.code(), Some(0));
+    alone.wait_spans(12, WAIT);
+    with_cli.wait_spans(13, WAIT);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(root_ids(&alone), root_ids(&with_cli));
+    assert_eq!(root_ids(&alone).len(), 1);
+
+    // One installation's run alone, and inside a backfill of three installations whose runs
+    // share DAG and run ids: the same ids, and a warning naming the sources.
+    let one = Receiver::start(Proto::Grpc);
+    assert_eq!(send(&one, &[fixture("3.3.2")], &[]).status.code(), Some(0));
+    let all = Receiver::start(Proto::Grpc);
+    let out = run(retrace()
+        .arg("backfill")
+        .arg(fixture(""))
+        .args(all.cli_args())
+        .arg("-q"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("has 3 runs with run id \"corpus_run_fail\", from different installations")
+            && err.contains("3.3.2/api/dagRun_corpus_run_fail.json")
+            && err.contains("--namespace-from-path"),
+        "{err}"
+    );
+    one.wait_spans(26, WAIT);
+    all.wait_spans(115, WAIT);
+    std::thread::sleep(Duration::from_millis(200));
+    let from_all = root_ids(&all);
+    for id in root_ids(&one) {
+        assert!(from_all.contains(&id), "{id:?} changed inside the backfill");
+    }
+
+    // Told apart per installation folder: no warning, and every run its own ids.
+    let apart = Receiver::start(Proto::Grpc);
+    let out = run(retrace()
+        .arg("backfill")
+        .arg(fixture(""))
+        .args(apart.cli_args())
+        .args(["-q", "--namespace-from-path"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    apart.wait_spans(115, WAIT);
+    let mut ids: Vec<String> = root_ids(&apart)
+        .into_iter()
+        .map(|(_, _, span)| span)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 9, "every run has its own root span id");
+}

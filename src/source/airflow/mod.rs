@@ -98,7 +98,11 @@ impl Source for Airflow {
         }
         let mut runs = Vec::new();
         let mut refused = Vec::new();
-        for (run, mut origins) in records.into_runs() {
+        let (merged, clashes) = records.into_runs();
+        for clash in clashes {
+            report_clash(&clash, paths);
+        }
+        for (run, mut origins) in merged {
             match check_run(&run) {
                 Ok(()) => runs.push(run),
                 Err(problem) => {
@@ -281,9 +285,54 @@ struct Records {
 type RunKey = (String, String);
 type TryKey = (String, String, String, i64, u32);
 
+/// Runs of two installations that share a DAG and a run id: (dag_id, run_id, and per run its
+/// recorded start and the files its records came from).
+type Clash = (String, String, Vec<(Option<Nanos>, Vec<usize>)>);
+
+/// One warning per clash, naming both sources and how to keep them apart in a backend.
+fn report_clash((dag, run_id, instances): &Clash, paths: &[PathBuf]) {
+    let sources: Vec<String> = instances
+        .iter()
+        .map(|(start, origins)| {
+            let when = start.map_or_else(
+                || "start unknown".to_owned(),
+                |s| {
+                    chrono::DateTime::from_timestamp_nanos(s)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                },
+            );
+            let file = origins
+                .first()
+                .and_then(|&o| paths.get(o))
+                .map_or_else(|| "?".to_owned(), |p| p.display().to_string());
+            format!("one started {when} ({file})")
+        })
+        .collect();
+    crate::report::report(format!(
+        "warning: airflow: DAG {dag} has {} runs with run id {run_id:?}, from different installations: {}. \
+         They are converted apart but share their ids, as a backend would merge them; give each \
+         installation its own --namespace (or --namespace-from-path when each has a folder)",
+        instances.len(),
+        sources.join("; ")
+    ));
+}
+
 impl Records {
-    fn into_runs(self) -> Vec<(Run, Vec<usize>)> {
+    fn into_runs(self) -> (Vec<(Run, Vec<usize>)>, Vec<Clash>) {
         let (runs, instances) = merge_runs(self.runs);
+        let mut clashes: Vec<Clash> = Vec::new();
+        for r in &runs {
+            if instances.contains_key(&(r.dag_id.clone(), r.airflow_run_id.clone())) {
+                let entry = (r.start.map(|t| t.nanos), r.origins.clone());
+                match clashes
+                    .iter_mut()
+                    .find(|c| c.0 == r.dag_id && c.1 == r.airflow_run_id)
+                {
+                    Some(c) => c.2.push(entry),
+                    None => clashes.push((r.dag_id.clone(), r.airflow_run_id.clone(), vec![entry])),
+                }
+            }
+        }
         let mut runs: BTreeMap<RunKey, RunRec> = runs
             .into_iter()
             .map(|r| ((r.dag_id.clone(), r.run_id.clone()), r))
@@ -368,14 +417,16 @@ impl Records {
         for ((dag, run, ..), t) in tries {
             by_run.entry((dag, run)).or_default().push(t);
         }
-        runs.into_iter()
+        let runs = runs
+            .into_iter()
             .map(|(key, mut r)| {
                 let tries = by_run.remove(&key).unwrap_or_default();
                 let mut from = std::mem::take(&mut r.origins);
                 from.extend(origins.remove(&key).unwrap_or_default());
                 (to_run(r, tries), from)
             })
-            .collect()
+            .collect();
+        (runs, clashes)
     }
 }
 
@@ -467,7 +518,7 @@ fn assign_runs(
                     k.dag_id == t.dag_id
                         && k.task_id == t.task_id
                         && k.map_index == t.map_index
-                        && k.start.map(|s| s.nanos) == Some(start)
+                        && k.start.is_some_and(|s| same_start(s, start))
                 })
                 .and_then(|k| k.run_id.clone())
         });
@@ -505,6 +556,17 @@ fn assign_runs(
         out.extend(group);
     }
     out
+}
+
+/// Whether a try's start `known` from another record is the CLI's `start` (µs): the same
+/// instant when both are Airflow dates; within the second when the known one comes from a
+/// task log (its lines carry milliseconds, its Marking line seconds).
+fn same_start(known: Time, start: Nanos) -> bool {
+    if known.rank >= RANK_TI_DATE {
+        known.nanos == start
+    } else {
+        (known.nanos - start).abs() < 1_000_000_000
+    }
 }
 
 fn state_outcome(state: &str) -> Outcome {
@@ -566,8 +628,9 @@ fn to_run(mut r: RunRec, tries: Vec<TryRec>) -> Run {
     a.put_opt(attr::AIRFLOW_DAG_RUN_TRIGGERED_BY, r.triggered_by.clone());
     Run {
         system: "airflow".into(),
-        // Run ids are unique per DAG only.
-        run_id: format!("{}/{}", r.dag_id, r.run_id),
+        // Run ids are unique per DAG only. Identity is Airflow's own run id, never the merge
+        // key: the ids of a run do not depend on which other records are converted with it.
+        run_id: format!("{}/{}", r.dag_id, r.airflow_run_id),
         name: format!("dag_run.{}", r.dag_id),
         pipeline_name: r.dag_id.clone(),
         start: r.start.map(|t| t.nanos),
