@@ -399,9 +399,49 @@ fn expand_glob<T: Copy + Named>(
             )),
         }
     }
+    errors.extend(unmatchable_names(&text));
     if files.len() == before {
         errors.push(SourceError::new(pattern, "glob matched no files"));
     }
+}
+
+/// Files a glob would match but cannot see: the glob crate matches names as text and skips
+/// names that are not UTF-8 without a word. Each is named here (matched on its name with the
+/// invalid bytes replaced), so no file is dropped silently.
+fn unmatchable_names(pattern: &str) -> Vec<SourceError> {
+    let Ok(compiled) = glob::Pattern::new(pattern) else {
+        return Vec::new();
+    };
+    let wild = pattern.find(['*', '?', '[']).unwrap_or(pattern.len());
+    let base = match pattern[..wild].rfind('/') {
+        Some(i) => &pattern[..=i],
+        None => ".",
+    };
+    let depth = if pattern.contains("**") {
+        usize::MAX
+    } else {
+        pattern[base.len().min(pattern.len())..]
+            .matches('/')
+            .count()
+            + 1
+    };
+    walkdir::WalkDir::new(base)
+        .max_depth(depth)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().to_str().is_none())
+        .filter(|e| {
+            let shown = e.path().to_string_lossy();
+            let shown = shown.strip_prefix("./").unwrap_or(&shown);
+            compiled.matches(shown)
+        })
+        .map(|e| {
+            SourceError::new(
+                e.path(),
+                "its name is not UTF-8, which a glob cannot match: name the file or its directory",
+            )
+        })
+        .collect()
 }
 
 /// Whether `needle` occurs in `haystack` (format sniffing on a file's first bytes).

@@ -718,3 +718,43 @@ fn walks_follow_symlinked_runs_and_name_a_loop() {
         .collect();
     assert_eq!(roots.len(), 2, "{roots:?}");
 }
+
+#[test]
+fn a_glob_names_the_files_it_cannot_match_instead_of_dropping_them() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("runs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let odd = dir.join(std::ffi::OsStr::from_bytes(b"\xffrun_results.json"));
+    std::fs::copy(fixture("dbt/06-snapshot/run_results.json"), &odd).unwrap();
+    std::fs::copy(
+        fixture("dbt/05-build-green/run_results.json"),
+        dir.join("run_results.json"),
+    )
+    .unwrap();
+    let rx = Receiver::start(Proto::Grpc);
+    let out = retrace()
+        .arg("dbt")
+        .arg(dir.join("*.json"))
+        .args(rx.cli_args())
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "retrace: {}: its name is not UTF-8, which a glob cannot match: name the file or its directory\n",
+            odd.to_string_lossy()
+        )
+    );
+    // Named by its directory, the walk reads it like any other.
+    let out = retrace()
+        .arg("dbt")
+        .arg(&dir)
+        .args(rx.cli_args())
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
