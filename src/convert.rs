@@ -149,13 +149,12 @@ fn execute(
     for (source, files, namespace) in groups {
         ledger.namespace = namespace;
         if source.merges_files() {
-            let (runs, errors) = source.parse_all(&files, options);
+            let errors = source.parse_each(&files, options, &mut |runs| ledger.convert(runs));
             ledger.tally.files_converted += files.len().saturating_sub(errors.len());
             for e in &errors {
                 ledger.file_failed(e);
             }
             progress.inc(files.len() as u64);
-            ledger.convert(runs);
         } else {
             // One file at a time: memory is bounded by the largest run, not the history.
             for file in &files {

@@ -167,6 +167,20 @@ pub trait Source: Sync {
         }
         (runs, errors)
     }
+
+    /// `parse_all`, handing runs to `emit` as soon as they are complete, so a format that
+    /// can tell which files make up one run (Airflow's log folders) holds one run at a time,
+    /// not a whole history. Returns the problems. The default: `parse_all`, then all at once.
+    fn parse_each(
+        &self,
+        paths: &[PathBuf],
+        options: &SourceOptions,
+        emit: &mut dyn FnMut(Vec<Run>),
+    ) -> Vec<SourceError> {
+        let (runs, errors) = self.parse_all(paths, options);
+        emit(runs);
+        errors
+    }
 }
 
 /// `Source::parse` of a format that merges files: one file through its `parse_all`.

@@ -721,3 +721,52 @@ fn a_runs_ids_do_not_depend_on_what_else_is_converted_with_it() {
     ids.dedup();
     assert_eq!(ids.len(), 9, "every run has its own root span id");
 }
+
+/// A history of task-log folders is converted one run folder at a time (memory bounded by a
+/// run, benches/README.md): exactly what each folder gives on its own.
+#[test]
+fn a_log_history_converted_folder_by_folder_gives_what_each_folder_gives() {
+    let logs = fixture(&format!("2.10.5/logs/dag_id={DAG}"));
+    let all = Receiver::start(Proto::Grpc);
+    assert_eq!(
+        send(&all, std::slice::from_ref(&logs), &[]).status.code(),
+        Some(0)
+    );
+    let one_by_one = Receiver::start(Proto::Grpc);
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    folders.sort();
+    assert_eq!(folders.len(), 4);
+    for folder in &folders {
+        assert_eq!(
+            send(&one_by_one, std::slice::from_ref(folder), &[])
+                .status
+                .code(),
+            Some(0)
+        );
+    }
+    let spans = |rx: &Receiver| {
+        std::thread::sleep(Duration::from_millis(200));
+        let mut all: Vec<(String, String, String, u64, u64, String)> = rx
+            .spans()
+            .into_iter()
+            .map(|s| {
+                (
+                    s.trace_id_hex(),
+                    s.span_id_hex(),
+                    s.parent_id_hex(),
+                    s.span.start_time_unix_nano,
+                    s.span.end_time_unix_nano,
+                    s.span.name.clone(),
+                )
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    let (a, b) = (spans(&all), spans(&one_by_one));
+    assert_eq!(a.len(), 27, "12 + 11 + 2 + 2");
+    assert_eq!(a, b);
+}

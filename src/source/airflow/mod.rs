@@ -12,7 +12,7 @@
 //! Times: every Airflow date carries an offset (`+00:00`, `Z`, `+0000`) except the
 //! `Marking task as` dates, which are UTC (`strftime` of a UTC datetime).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDateTime;
@@ -82,40 +82,166 @@ impl Source for Airflow {
     fn parse_all(&self, paths: &[PathBuf], _: &SourceOptions) -> (Vec<Run>, Vec<SourceError>) {
         let mut records = Records::default();
         let mut errors = Vec::new();
-        for (origin, path) in paths.iter().enumerate() {
-            // Read into a file's own list first: a file that fails half-way adds nothing.
-            let mut file = Records::default();
-            match read_records(path, origin, &mut file) {
-                Ok(()) => {
-                    for r in &mut file.runs {
-                        r.origins.push(origin);
-                    }
-                    records.runs.append(&mut file.runs);
-                    records.tries.append(&mut file.tries);
-                }
-                Err(e) => errors.push(e),
-            }
-        }
-        let mut runs = Vec::new();
-        let mut refused = Vec::new();
+        read_into(&mut records, paths, 0..paths.len(), &mut errors);
         let (merged, clashes) = records.into_runs();
         for clash in clashes {
             report_clash(&clash, paths);
         }
-        for (run, mut origins) in merged {
-            match check_run(&run) {
-                Ok(()) => runs.push(run),
-                Err(problem) => {
-                    origins.sort_unstable();
-                    origins.dedup();
-                    let files: Vec<&Path> = origins.iter().map(|&o| paths[o].as_path()).collect();
-                    refused.push((files, problem));
-                }
-            }
-        }
-        errors.extend(run_problems(refused));
+        let runs = checked(merged, paths, &mut errors);
         (runs, errors)
     }
+
+    /// Task logs in Airflow's `dag_id=…/run_id=…` folders are converted one run folder at a
+    /// time: the folder's logs with that run's other records (API, CLI, scheduler, read first),
+    /// converted and released before the next folder, so memory is bounded by the largest
+    /// run, not by a history. CLI task states name no run (they are matched to runs across
+    /// everything), so with them among the inputs all is converted at once.
+    fn parse_each(
+        &self,
+        paths: &[PathBuf],
+        options: &SourceOptions,
+        emit: &mut dyn FnMut(Vec<Run>),
+    ) -> Vec<SourceError> {
+        let mut folders: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
+        let mut others = Vec::new();
+        for (origin, path) in paths.iter().enumerate() {
+            match run_folder(path) {
+                Some(folder) => folders.entry(folder).or_default().push(origin),
+                None => others.push(origin),
+            }
+        }
+        let mut errors = Vec::new();
+        let mut shared = Records::default();
+        read_into(&mut shared, paths, others, &mut errors);
+        // Two installations' records of one (dag_id, run_id) must meet to be told apart.
+        let mut starts: HashMap<(&str, &str), Option<Nanos>> = HashMap::new();
+        let clashing = shared.runs.iter().any(|r| {
+            let start = r.start.map(|t| t.nanos);
+            let known = starts.insert((&r.dag_id, &r.run_id), start);
+            known.is_some_and(|k| k.is_some() && start.is_some() && k != start)
+        });
+        if folders.len() < 2 || clashing || shared.tries.iter().any(|t| t.run_id.is_none()) {
+            let (runs, more) = self.parse_all(paths, options);
+            emit(runs);
+            return more;
+        }
+        // (dag_id, run_id) → (start, files) of the runs sent, to name a clash at the end.
+        let mut seen: HashMap<RunKey, Vec<(Option<Nanos>, Vec<usize>)>> = HashMap::new();
+        for (_, origins) in folders {
+            let mut records = Records::default();
+            read_into(&mut records, paths, origins, &mut errors);
+            let keys: HashSet<RunKey> = records
+                .tries
+                .iter()
+                .filter_map(|t| Some((t.dag_id.clone(), t.run_id.clone()?)))
+                .chain(
+                    records
+                        .runs
+                        .iter()
+                        .map(|r| (r.dag_id.clone(), r.run_id.clone())),
+                )
+                .collect();
+            let is_mine = |dag: &str, run: Option<&String>| {
+                run.is_some_and(|r| keys.contains(&(dag.to_owned(), r.clone())))
+            };
+            let (mine, rest): (Vec<RunRec>, Vec<RunRec>) = std::mem::take(&mut shared.runs)
+                .into_iter()
+                .partition(|r| is_mine(&r.dag_id, Some(&r.run_id)));
+            shared.runs = rest;
+            records.runs.extend(mine);
+            let (mine, rest): (Vec<TryRec>, Vec<TryRec>) = std::mem::take(&mut shared.tries)
+                .into_iter()
+                .partition(|t| is_mine(&t.dag_id, t.run_id.as_ref()));
+            shared.tries = rest;
+            records.tries.extend(mine);
+            let (merged, clashes) = records.into_runs();
+            for clash in clashes {
+                report_clash(&clash, paths);
+            }
+            for (run, origins) in &merged {
+                let key = (run.pipeline_name.clone(), run.run_id.clone());
+                seen.entry(key)
+                    .or_default()
+                    .push((run.start, origins.clone()));
+            }
+            emit(checked(merged, paths, &mut errors));
+        }
+        let (merged, clashes) = shared.into_runs();
+        for clash in clashes {
+            report_clash(&clash, paths);
+        }
+        emit(checked(merged, paths, &mut errors));
+        for ((dag, run), instances) in seen {
+            if instances.len() > 1 {
+                let run_id = run
+                    .strip_prefix(&format!("{dag}/"))
+                    .unwrap_or(&run)
+                    .to_owned();
+                report_clash(&(dag, run_id, instances), paths);
+            }
+        }
+        errors
+    }
+}
+
+/// The `dag_id=…/run_id=…` folder a task log sits in, when it sits in one.
+fn run_folder(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    if !is_attempt_log(name) {
+        return None;
+    }
+    path.ancestors()
+        .find(|a| {
+            a.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("run_id="))
+        })
+        .map(Path::to_path_buf)
+}
+
+/// Reads the files at `origins` into `records`; a file that fails half-way adds nothing.
+fn read_into(
+    records: &mut Records,
+    paths: &[PathBuf],
+    origins: impl IntoIterator<Item = usize>,
+    errors: &mut Vec<SourceError>,
+) {
+    for origin in origins {
+        let mut file = Records::default();
+        match read_records(&paths[origin], origin, &mut file) {
+            Ok(()) => {
+                for r in &mut file.runs {
+                    r.origins.push(origin);
+                }
+                records.runs.append(&mut file.runs);
+                records.tries.append(&mut file.tries);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+}
+
+/// The runs the builder will accept; the others become one problem per file.
+fn checked(
+    merged: Vec<(Run, Vec<usize>)>,
+    paths: &[PathBuf],
+    errors: &mut Vec<SourceError>,
+) -> Vec<Run> {
+    let mut runs = Vec::new();
+    let mut refused = Vec::new();
+    for (run, mut origins) in merged {
+        match check_run(&run) {
+            Ok(()) => runs.push(run),
+            Err(problem) => {
+                origins.sort_unstable();
+                origins.dedup();
+                let files: Vec<&Path> = origins.iter().map(|&o| paths[o].as_path()).collect();
+                refused.push((files, problem));
+            }
+        }
+    }
+    errors.extend(run_problems(refused));
+    runs
 }
 
 fn is_attempt_log(name: &str) -> bool {
