@@ -126,7 +126,7 @@ impl Source for Airflow {
             return more;
         }
         // (dag_id, run_id) → (start, files) of the runs sent, to name a clash at the end.
-        let mut seen: HashMap<RunKey, Vec<(Option<Nanos>, Vec<usize>)>> = HashMap::new();
+        let mut seen: HashMap<RunKey, Instances> = HashMap::new();
         for (_, origins) in folders {
             let mut records = Records::default();
             read_into(&mut records, paths, origins, &mut errors);
@@ -413,7 +413,10 @@ type TryKey = (String, String, String, i64, u32);
 
 /// Runs of two installations that share a DAG and a run id: (dag_id, run_id, and per run its
 /// recorded start and the files its records came from).
-type Clash = (String, String, Vec<(Option<Nanos>, Vec<usize>)>);
+type Clash = (String, String, Instances);
+
+/// Per run sharing a (dag_id, run_id): its recorded start and the files its records came from.
+type Instances = Vec<(Option<Nanos>, Vec<usize>)>;
 
 /// One warning per clash, naming both sources and how to keep them apart in a backend.
 fn report_clash((dag, run_id, instances): &Clash, paths: &[PathBuf]) {
