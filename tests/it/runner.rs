@@ -313,29 +313,36 @@ fn wait_for(path: &Path) {
     }
 }
 
-#[test]
-fn sigterm_cancels_the_run_and_keeps_its_records() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let rx = Receiver::start(Proto::Grpc);
-    std::fs::write(
-        dir.join("flow.yaml"),
-        "steps:\n  - name: quick\n    command: 'true'\n  - name: long\n    command: echo > started; sleep 60\n  - name: after\n    depends: long\n    command: 'true'\n",
-    )
-    .unwrap();
+/// Runs `flow` in `dir` (records to run.jsonl), sends the runner SIGTERM once a step has
+/// written `started`, and returns how the runner ended.
+fn sigterm_once_started(dir: &Path, flow: &str, rx: &Receiver, extra: &[&str]) -> Output {
+    std::fs::write(dir.join("flow.yaml"), flow).unwrap();
     let child = retrace()
         .current_dir(dir)
-        .args(["run", "flow.yaml", "--records", "run.jsonl", "--endpoint"])
-        .arg(rx.endpoint())
+        .args(["run", "flow.yaml", "--records", "run.jsonl"])
+        .args(rx.cli_args())
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     wait_for(&dir.join("started"));
     // SAFETY: kill(2) on the runner the test started.
-    let killed = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert_eq!(killed, 0);
-    let out = child.wait_with_output().unwrap();
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn sigterm_cancels_the_run_and_keeps_its_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let rx = Receiver::start(Proto::Grpc);
+    let out = sigterm_once_started(
+        dir,
+        "steps:\n  - name: quick\n    command: 'true'\n  - name: long\n    command: echo > started; sleep 60\n  - name: after\n    depends: long\n    command: 'true'\n",
+        &rx,
+        &[],
+    );
     assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
     let spans = rx.wait_spans(4, WAIT);
     let s = by_name(&spans);
@@ -483,30 +490,12 @@ fn a_step_that_ignores_sigterm_is_killed_when_its_grace_ends() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let rx = Receiver::start(Proto::Grpc);
-    std::fs::write(
-        dir.join("flow.yaml"),
+    let out = sigterm_once_started(
+        dir,
         "steps:\n  - name: stubborn\n    command: trap '' TERM; echo > started; sleep 30; exit 0\n",
-    )
-    .unwrap();
-    let child = retrace()
-        .current_dir(dir)
-        .args([
-            "run",
-            "flow.yaml",
-            "--records",
-            "run.jsonl",
-            "--grace",
-            "1s",
-        ])
-        .args(rx.cli_args())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for(&dir.join("started"));
-    // SAFETY: kill(2) on the runner the test started.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
-    let out = child.wait_with_output().unwrap();
+        &rx,
+        &["--grace", "1s"],
+    );
     assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
     let spans = rx.wait_spans(2, WAIT);
     let s = by_name(&spans);
