@@ -83,11 +83,7 @@ impl Source for Airflow {
         let mut records = Records::default();
         let mut errors = Vec::new();
         read_into(&mut records, paths, 0..paths.len(), &mut errors);
-        let (merged, clashes) = records.into_runs();
-        for clash in clashes {
-            report_clash(&clash, paths);
-        }
-        let runs = checked(merged, paths, &mut errors);
+        let runs = checked(merged(records, paths), paths, &mut errors);
         (runs, errors)
     }
 
@@ -99,7 +95,7 @@ impl Source for Airflow {
     fn parse_each(
         &self,
         paths: &[PathBuf],
-        options: &SourceOptions,
+        _: &SourceOptions,
         emit: &mut dyn FnMut(Vec<Run>),
     ) -> Vec<SourceError> {
         let mut folders: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
@@ -121,9 +117,21 @@ impl Source for Airflow {
             known.is_some_and(|k| k.is_some() && start.is_some() && k != start)
         });
         if folders.len() < 2 || clashing || shared.tries.iter().any(|t| t.run_id.is_none()) {
-            let (runs, more) = self.parse_all(paths, options);
+            // All at once, as `parse_all` does, without reading the other files again: the
+            // logs join them in file order (a tie between two records goes to the earlier
+            // file), and the problems are said in file order.
+            read_into(
+                &mut shared,
+                paths,
+                folders.into_values().flatten(),
+                &mut errors,
+            );
+            shared.runs.sort_by_key(|r| r.origins.first().copied());
+            shared.tries.sort_by_key(|t| t.origin);
+            errors.sort_by_key(|e| paths.iter().position(|p| *p == e.path));
+            let runs = checked(merged(shared, paths), paths, &mut errors);
             emit(runs);
-            return more;
+            return errors;
         }
         // (dag_id, run_id) → (start, files) of the runs sent, to name a clash at the end.
         let mut seen: HashMap<RunKey, Instances> = HashMap::new();
@@ -154,23 +162,16 @@ impl Source for Airflow {
                 .partition(|t| is_mine(&t.dag_id, t.run_id.as_ref()));
             shared.tries = rest;
             records.tries.extend(mine);
-            let (merged, clashes) = records.into_runs();
-            for clash in clashes {
-                report_clash(&clash, paths);
-            }
-            for (run, origins) in &merged {
+            let runs = merged(records, paths);
+            for (run, origins) in &runs {
                 let key = (run.pipeline_name.clone(), run.run_id.clone());
                 seen.entry(key)
                     .or_default()
                     .push((run.start, origins.clone()));
             }
-            emit(checked(merged, paths, &mut errors));
+            emit(checked(runs, paths, &mut errors));
         }
-        let (merged, clashes) = shared.into_runs();
-        for clash in clashes {
-            report_clash(&clash, paths);
-        }
-        emit(checked(merged, paths, &mut errors));
+        emit(checked(merged(shared, paths), paths, &mut errors));
         for ((dag, run), instances) in seen {
             if instances.len() > 1 {
                 let run_id = run
@@ -219,6 +220,16 @@ fn read_into(
             Err(e) => errors.push(e),
         }
     }
+}
+
+/// The runs of `records`, merged, with the files each came from; a clash of two installations'
+/// runs is said as it is found.
+fn merged(records: Records, paths: &[PathBuf]) -> Vec<(Run, Vec<usize>)> {
+    let (merged, clashes) = records.into_runs();
+    for clash in clashes {
+        report_clash(&clash, paths);
+    }
+    merged
 }
 
 /// The runs the builder will accept; the others become one problem per file.
