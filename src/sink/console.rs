@@ -60,7 +60,9 @@ impl Sink for ConsoleSink {
         let Some(held) = self.held.take() else {
             return Ok(());
         };
-        // One tree per trace; the header names the part that holds the trace's top span.
+        // One tree per trace. The header names the outermost run: a live run's root is sent
+        // last, after its steps and any run nested under it (the dbt run of `dbt --run`), so
+        // it is the last part that holds its own root span.
         let mut traces: Vec<(TraceId, Vec<SpanData>, String, Resource)> = Vec::new();
         for (run, resource) in held {
             let trace = run
@@ -80,21 +82,7 @@ impl Sink for ConsoleSink {
                 .spans
                 .iter()
                 .any(|s| s.span_context.span_id().to_string() == root);
-            let parent_outside = |s: &SpanData| {
-                !entry
-                    .1
-                    .iter()
-                    .any(|e| e.span_context.span_id() == s.parent_span_id)
-            };
-            // The part whose root has no parent among the spans so far is the outermost.
-            if entry.2.is_empty()
-                || (holds_its_root
-                    && run
-                        .spans
-                        .iter()
-                        .filter(|s| s.span_context.span_id().to_string() == root)
-                        .all(parent_outside))
-            {
+            if entry.2.is_empty() || holds_its_root {
                 entry.2 = run.traceparent.clone();
                 entry.3 = resource;
             }
