@@ -97,11 +97,7 @@ fn send(args: &Args, env: &EnvSnapshot) -> i32 {
             }
         }
     }
-    let destination = format!(
-        "{} ({})",
-        config.endpoint_display(),
-        config.protocol.as_str()
-    );
+    let destination = config.otlp_destination();
     if args.behaviour.dry_run {
         return dry_run(&inputs, &destination);
     }
@@ -204,10 +200,7 @@ impl Sending {
                     config.endpoint_origin = "the spool file".into();
                     config.protocol = Protocol::parse(&d.protocol).unwrap_or(config.protocol);
                 }
-                Transport::new(&config).map(|t| {
-                    let shown = format!("{} ({})", config.endpoint_display(), config.protocol.as_str());
-                    (t, shown)
-                })
+                Transport::new(&config).map(|t| (t, config.otlp_destination()))
             }
         };
         match next {

@@ -108,14 +108,8 @@ impl Background {
             "the collector did not keep up: {} spans were not waited for",
             self.overflowed + self.lost
         );
-        if let Some((file, spans)) = self.overflow.as_ref().and_then(Spool::kept) {
-            text.push_str(&format!(
-                "; {spans} kept in {} (`retrace send --spool {}` delivers them)",
-                file.display(),
-                self.overflow
-                    .as_ref()
-                    .map_or_else(String::new, |s| s.dir().display().to_string())
-            ));
+        if let Some(hint) = self.overflow.as_ref().and_then(Spool::kept_hint) {
+            text.push_str(&format!("; {hint}"));
         }
         if self.lost > 0 {
             text.push_str(&format!("; {} lost (no spool)", self.lost));
@@ -133,11 +127,7 @@ impl Background {
                 self.lost += count;
                 return;
             };
-            let destination = Destination {
-                endpoint: self.config.endpoint_display().replace("<redacted>@", ""),
-                protocol: self.config.protocol.as_str().to_owned(),
-            };
-            self.overflow = Some(Spool::new(dir, Some(destination)));
+            self.overflow = Some(Spool::new(dir, Some(Destination::of_config(&self.config))));
         }
         let resource = resource_for(&run.system, &self.config);
         for chunk in into_chunks(spans, self.config.chunk_size) {

@@ -235,11 +235,7 @@ fn destination_with(config: &SinkConfig, otlp: Option<String>) -> String {
 
 fn destination_of(kind: ExporterKind, config: &SinkConfig) -> String {
     match kind {
-        ExporterKind::Otlp => format!(
-            "{} ({})",
-            config.endpoint_display(),
-            config.protocol.as_str()
-        ),
+        ExporterKind::Otlp => config.otlp_destination(),
         ExporterKind::File => config
             .output
             .as_deref()

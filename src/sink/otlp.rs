@@ -48,13 +48,10 @@ impl OtlpSink {
                 config.protocol.as_str(),
                 config.endpoint_origin
             ),
-            spool: config.spool.clone().map(|dir| {
-                let destination = Destination {
-                    endpoint: config.endpoint_display().replace("<redacted>@", ""),
-                    protocol: config.protocol.as_str().to_owned(),
-                };
-                Spool::new(dir, Some(destination))
-            }),
+            spool: config
+                .spool
+                .clone()
+                .map(|dir| Spool::new(dir, Some(Destination::of_config(config)))),
             broken: None,
             undelivered: 0,
             rejected: 0,
@@ -88,14 +85,8 @@ impl Sink for OtlpSink {
         let mut problems = Vec::new();
         if self.undelivered > 0 {
             let mut text = format!("{} spans not delivered", self.undelivered);
-            if let Some((file, spans)) = self.spool.as_ref().and_then(Spool::kept) {
-                text.push_str(&format!(
-                    "; {spans} kept in {} (`retrace send --spool {}` delivers them)",
-                    file.display(),
-                    self.spool
-                        .as_ref()
-                        .map_or_else(String::new, |s| s.dir().display().to_string())
-                ));
+            if let Some(hint) = self.spool.as_ref().and_then(Spool::kept_hint) {
+                text.push_str(&format!("; {hint}"));
             }
             if self.lost > 0 {
                 text.push_str(&format!(

@@ -41,6 +41,14 @@ pub struct Destination {
 }
 
 impl Destination {
+    /// Where a configuration sends OTLP.
+    pub fn of_config(config: &crate::sink::config::SinkConfig) -> Destination {
+        Destination {
+            endpoint: crate::sink::config::without_userinfo(&config.endpoint),
+            protocol: config.protocol.as_str().to_owned(),
+        }
+    }
+
     /// The sidecar of a spool file.
     pub fn path_for(spool_file: &Path) -> PathBuf {
         let mut name = spool_file.file_name().unwrap_or_default().to_os_string();
@@ -77,10 +85,6 @@ impl Spool {
             file: None,
             spans: 0,
         }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Appends one request; the file is created (and locked for this process's life) on
@@ -124,6 +128,17 @@ impl Spool {
     /// The file written and the spans in it, if any were kept.
     pub fn kept(&self) -> Option<(&Path, usize)> {
         self.file.as_ref().map(|(p, _)| (p.as_path(), self.spans))
+    }
+
+    /// `N kept in FILE (`retrace send --spool DIR` delivers them)`, if anything was kept.
+    pub fn kept_hint(&self) -> Option<String> {
+        self.kept().map(|(file, spans)| {
+            format!(
+                "{spans} kept in {} (`retrace send --spool {}` delivers them)",
+                file.display(),
+                self.dir.display()
+            )
+        })
     }
 }
 

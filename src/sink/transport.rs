@@ -141,13 +141,7 @@ impl Transport {
 
     /// `endpoint (protocol)` when export switched to the transport the endpoint speaks.
     pub fn switched_to(&self) -> Option<String> {
-        self.switched.then(|| {
-            format!(
-                "{} ({})",
-                self.config.endpoint_display(),
-                self.config.protocol.as_str()
-            )
-        })
+        self.switched.then(|| self.config.otlp_destination())
     }
 
     /// The deadline of one delivery: `--timeout` from now.

@@ -13,7 +13,7 @@ mod url;
 mod values;
 
 pub use env::EnvSnapshot;
-pub use url::{host_and_port, path_of, redact_url};
+pub use url::{host_and_port, path_of, redact_url, without_userinfo};
 use url::{is_loopback_host, port_of};
 pub use values::parse_duration;
 use values::{merge, parse_list, parse_pair, truthy};
@@ -266,6 +266,11 @@ impl SinkConfig {
     /// The endpoint as it may be shown to a user: without userinfo.
     pub fn endpoint_display(&self) -> String {
         redact_url(&self.endpoint)
+    }
+
+    /// `endpoint (protocol)`, as messages name where OTLP export goes.
+    pub fn otlp_destination(&self) -> String {
+        format!("{} ({})", self.endpoint_display(), self.protocol.as_str())
     }
 }
 

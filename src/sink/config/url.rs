@@ -1,8 +1,17 @@
 //! The parts of an endpoint URL that resolution, the doctor and messages need, for URLs
 //! that may lack their scheme.
 
-/// Removes `user:password@` from a URL so it can be printed.
+/// Replaces `user:password@` in a URL with `<redacted>@`, so it can be printed.
 pub fn redact_url(url: &str) -> String {
+    replace_userinfo(url, "<redacted>@")
+}
+
+/// A URL without its `user:password@`, so it can be written down (a spool file's destination).
+pub fn without_userinfo(url: &str) -> String {
+    replace_userinfo(url, "")
+}
+
+fn replace_userinfo(url: &str, with: &str) -> String {
     let (scheme, rest) = match url.split_once("://") {
         Some((s, r)) => (Some(s), r),
         None => (None, url),
@@ -10,7 +19,7 @@ pub fn redact_url(url: &str) -> String {
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
     let host = match authority.rsplit_once('@') {
-        Some((_, host)) => format!("<redacted>@{host}"),
+        Some((_, host)) => format!("{with}{host}"),
         None => authority.to_owned(),
     };
     match scheme {
