@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -116,7 +116,6 @@ fn send(args: &Args, env: &EnvSnapshot) -> i32 {
         config,
         current: None,
         others: HashMap::new(),
-        spool: None,
         destination,
         spans: 0,
         removed: 0,
@@ -125,7 +124,6 @@ fn send(args: &Args, env: &EnvSnapshot) -> i32 {
         gone: HashSet::new(),
         left: 0,
     };
-    sending.spool = sending.config.spool.clone();
     for (file, from_spool) in &inputs {
         let recorded = (*from_spool && use_recorded)
             .then(|| spool::Destination::of(file))
@@ -171,8 +169,6 @@ struct Sending {
     current: Option<spool::Destination>,
     /// Transports to the other destinations seen so far.
     others: HashMap<Option<spool::Destination>, (Transport, String)>,
-    /// Where refused lines are set aside.
-    spool: Option<PathBuf>,
     destination: String,
     spans: usize,
     removed: usize,
@@ -371,7 +367,8 @@ impl Sending {
 
     /// `; moved to <file>` after setting a spool line aside, or why it could not be.
     fn set_aside(&self, from_spool: bool, name: &str, line: &str) -> String {
-        match (&self.spool, from_spool) {
+        // Refused lines are set aside in the spool.
+        match (&self.config.spool, from_spool) {
             (Some(dir), true) => match spool::set_aside(dir, name, line) {
                 Ok(file) => format!("; moved to {}", file.display()),
                 Err(e) => format!("; {e}"),
@@ -400,7 +397,7 @@ impl Sending {
             }
             let mut rest = file;
             rest.seek(SeekFrom::Start(offset))?;
-            std::io::copy(&mut rest.take(u64::MAX), &mut out)?;
+            std::io::copy(&mut rest, &mut out)?;
             out.flush()?;
             std::fs::rename(&temporary, path)
         })();
