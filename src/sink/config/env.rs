@@ -37,6 +37,15 @@ impl EnvSnapshot {
         EnvSnapshot(vars)
     }
 
+    /// A variable for `${VAR}` expansion: the OTEL_* ones retrace took out of its own
+    /// environment, then the environment.
+    pub(super) fn variable(&self, name: &str) -> Option<String> {
+        self.0
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+    }
+
     pub(super) fn get(&self, name: &str) -> Option<(&str, String)> {
         self.0
             .get_key_value(name)

@@ -319,13 +319,7 @@ pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkE
 
 /// The workflow's block over the configuration file (`--config`, else `OTEL_CONFIG_FILE`).
 fn file_layers(flags: &SinkFlags, env: &EnvSnapshot) -> Result<FileDefaults, SinkError> {
-    // The file's `${VAR}`s see the OTEL_* variables retrace took out of its environment.
-    let lookup = |name: &str| {
-        env.0
-            .get(name)
-            .cloned()
-            .or_else(|| std::env::var(name).ok())
-    };
+    let lookup = |name: &str| env.variable(name);
     let config_file = match (&flags.config_file, env.get("OTEL_CONFIG_FILE")) {
         (Some(path), _) => Some(otel_file::load(path, "--config", &lookup)?),
         (None, Some((name, path))) => {
@@ -518,11 +512,7 @@ fn headers(
         .map(|h| parse_pair(h, "--header"))
         .collect::<Result<Vec<_>, _>>()?;
     merge(&mut headers, flag_headers, true);
-    let lookup = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .or_else(|| env.0.get(name).cloned())
-    };
+    let lookup = |name: &str| env.variable(name);
     for (_, v) in &mut headers {
         *v = crate::vars::expand(v, crate::vars::Syntax::Header, &lookup);
     }
