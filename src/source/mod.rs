@@ -499,11 +499,13 @@ pub fn not_regular(path: &Path) -> String {
 
 /// Reads a whole file, refusing anything but a regular file and naming the file in the error.
 pub fn read_file(path: &Path) -> Result<Vec<u8>, SourceError> {
-    if path.is_dir() {
-        return Err(SourceError::new(path, "is a directory, expected a file"));
-    }
-    if !is_regular(path) && path.exists() {
-        return Err(SourceError::new(path, not_regular(path)));
+    // One look before opening; a path that cannot be looked at is read, and says why.
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(SourceError::new(path, "is a directory, expected a file"))
+        }
+        Ok(m) if !m.is_file() => return Err(SourceError::new(path, not_regular(path))),
+        _ => {}
     }
     let bytes =
         std::fs::read(path).map_err(|e| SourceError::new(path, format!("cannot read: {e}")))?;
