@@ -95,7 +95,7 @@ pub struct Transport {
     timeout: Duration,
     /// For the endpoint doctor, which is asked once: later failures are the same story.
     config: SinkConfig,
-    diagnosed: std::cell::Cell<bool>,
+    diagnosed: bool,
     /// The transport was switched to the one the endpoint speaks.
     switched: bool,
 }
@@ -134,7 +134,7 @@ impl Transport {
             kind,
             timeout: config.timeout,
             config: config.clone(),
-            diagnosed: std::cell::Cell::new(false),
+            diagnosed: false,
             switched: false,
         })
     }
@@ -278,8 +278,8 @@ impl Transport {
     }
 
     /// The doctor's finding, on the first failure only.
-    fn diagnose(&self, failure: &str) -> Option<doctor::Diagnosis> {
-        if self.diagnosed.replace(true) {
+    fn diagnose(&mut self, failure: &str) -> Option<doctor::Diagnosis> {
+        if std::mem::replace(&mut self.diagnosed, true) {
             return None;
         }
         doctor::diagnose(&self.config, failure)
