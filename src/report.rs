@@ -29,3 +29,18 @@ pub fn print_line(line: impl std::fmt::Display) {
         CLOSED.store(true, Ordering::Relaxed);
     }
 }
+
+/// Writes a whole document (completions, a manual page) to stdout; a reader that went away
+/// (`| head`) is not an error, any other failure is one line and exit 1.
+pub fn write_stdout(bytes: &[u8]) -> i32 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => exit::OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
+        Err(e) => {
+            report(format!("cannot write to stdout: {e}"));
+            exit::INPUT
+        }
+    }
+}

@@ -1,11 +1,9 @@
 //! `retrace completions SHELL`: shell completions, from the same clap definitions as --help.
 
-use std::io::Write;
-
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-use crate::report::{exit, report};
+use crate::report::write_stdout;
 use crate::sink::config::EnvSnapshot;
 
 /// Print shell completions for bash, zsh, fish, powershell or elvish.
@@ -30,18 +28,5 @@ impl Args {
         let mut script = Vec::new();
         clap_complete::generate(self.shell, &mut command, "retrace", &mut script);
         write_stdout(&script)
-    }
-}
-
-/// Writes `bytes` to stdout; a reader that went away is not an error worth more than a line.
-pub fn write_stdout(bytes: &[u8]) -> i32 {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Ok(()) => exit::OK,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
-        Err(e) => {
-            report(format!("cannot write to stdout: {e}"));
-            exit::INPUT
-        }
     }
 }

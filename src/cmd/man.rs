@@ -34,6 +34,6 @@ impl Args {
             report(format!("cannot render the manual page: {e}"));
             return exit::INPUT;
         }
-        super::completions::write_stdout(&page)
+        crate::report::write_stdout(&page)
     }
 }
