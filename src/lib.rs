@@ -4,6 +4,7 @@
 //! `source` (artifacts → `record`) → `trace` (records → spans), and `sink` (spans → OTLP,
 //! files, console), with `report` (messages, exit codes) below them all.
 
+pub mod analysis;
 pub mod cmd;
 pub(crate) mod convert;
 pub mod record;

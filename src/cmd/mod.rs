@@ -63,6 +63,9 @@ verbs! {
     Run(run),
     Exec(exec),
     Send(send),
+    View(view),
+    Report(report),
+    Compare(compare),
     Completions(completions),
     Man(man),
 }

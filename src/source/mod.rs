@@ -246,7 +246,7 @@ pub fn expand_any(
 }
 
 /// What a walk says about each file under `-v`.
-trait Named {
+pub trait Named {
     fn format_name(&self) -> &'static str;
 }
 
@@ -262,9 +262,12 @@ impl Named for &'static dyn Source {
     }
 }
 
-type Classify<'a, T> = dyn Fn(&Path, &[u8]) -> Option<T> + 'a;
+pub type Classify<'a, T> = dyn Fn(&Path, &[u8]) -> Option<T> + 'a;
 
-fn expand<T: Copy + Named>(
+/// The walk behind `expand_inputs` and `expand_any`, for a caller with its own idea of what a
+/// file is (`view` also reads OTLP/JSON lines): `classify` names a file's kind from its path
+/// and first bytes; a file named itself that nothing claims gets `named_file_default`.
+pub fn expand<T: Copy + Named>(
     args: &[PathBuf],
     classify: &Classify<T>,
     named_file_default: Option<T>,

@@ -5,6 +5,7 @@
 mod common;
 
 mod airflow;
+mod browser;
 mod carriers;
 mod command_line;
 mod dagu;
@@ -20,3 +21,4 @@ mod records_backfill;
 mod runner;
 mod secrets;
 mod spool;
+mod view;

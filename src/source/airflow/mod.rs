@@ -26,7 +26,7 @@ use crate::source::{
 use crate::trace::semconv as sc;
 
 mod api_json;
-mod attributes;
+pub mod attributes;
 mod scheduler;
 mod task_log;
 

@@ -30,7 +30,7 @@ use crate::source::{
 use crate::trace::ids::uuid_bytes;
 use crate::trace::semconv as sc;
 
-mod attributes;
+pub mod attributes;
 pub mod invocation;
 
 use attributes as attr;
