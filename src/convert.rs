@@ -2,7 +2,7 @@
 //! problem is one line on stderr naming the file; a bad input never stops the others. Runs
 //! are sent as they are built, through one sink (one connection) for the whole invocation.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::record::{Nanos, Run};
 use crate::report::{exit, report};
@@ -25,15 +25,14 @@ pub fn run(
     options: &SourceOptions,
     export: &Export,
 ) -> i32 {
-    let (files, errors) = source::expand_inputs(source, paths, options.verbose);
-    execute(
-        by_namespace(vec![(source, files)], paths, export),
-        errors,
-        options,
-        export,
-        Selection::default(),
-        false,
-    )
+    let classify = |path: &Path, head: &[u8]| source.detect(path, head).then_some(source);
+    let inputs = Inputs {
+        paths,
+        classify: &classify,
+        named_file_default: Some(source),
+        what: source.name(),
+    };
+    execute(&inputs, options, export, Selection::default(), false)
 }
 
 /// `retrace backfill`: every file goes to the format that detects it.
@@ -43,58 +42,50 @@ pub fn backfill(
     export: &Export,
     selection: Selection,
 ) -> i32 {
-    let (files, errors) = source::expand_any(paths, options.verbose);
-    let mut groups: Vec<(&'static dyn Source, Vec<PathBuf>)> = Vec::new();
-    for (source, file) in files {
-        match groups.iter_mut().find(|(s, _)| s.name() == source.name()) {
-            Some((_, list)) => list.push(file),
-            None => groups.push((source, vec![file])),
-        }
-    }
-    execute(
-        by_namespace(groups, paths, export),
-        errors,
-        options,
-        export,
-        selection,
-        true,
-    )
+    let classify = |path: &Path, head: &[u8]| {
+        source::REGISTRY
+            .iter()
+            .copied()
+            .find(|s| s.detect(path, head))
+    };
+    let inputs = Inputs {
+        paths,
+        classify: &classify,
+        named_file_default: None,
+        what: "known",
+    };
+    execute(&inputs, options, export, selection, true)
 }
 
-/// A format's files and the id namespace they are converted under.
-type Group = (&'static dyn Source, Vec<PathBuf>, String);
+/// What to walk, and how to tell each file's format.
+struct Inputs<'a> {
+    paths: &'a [PathBuf],
+    classify: &'a source::Classify<'a, &'static dyn Source>,
+    named_file_default: Option<&'static dyn Source>,
+    what: &'a str,
+}
 
-/// Splits each format's files by namespace: `--namespace`, and with `--namespace-from-path`
-/// the first path component under the argument the file was found under (`archive/prod/…`
-/// given `archive` → `prod`), so two installations' records never merge nor share ids.
-fn by_namespace(
-    groups: Vec<(&'static dyn Source, Vec<PathBuf>)>,
-    roots: &[PathBuf],
-    export: &Export,
-) -> Vec<Group> {
-    let mut out: Vec<Group> = Vec::new();
-    for (source, files) in groups {
-        for file in files {
-            let namespace = if export.namespace_from_path {
-                let part = path_namespace(&file, roots);
-                match (export.namespace.as_str(), part) {
-                    (base, Some(part)) if !base.is_empty() => format!("{base}/{part}"),
-                    (_, Some(part)) => part,
-                    (base, None) => base.to_owned(),
-                }
-            } else {
-                export.namespace.clone()
-            };
-            match out
-                .iter_mut()
-                .find(|(s, _, n)| s.name() == source.name() && *n == namespace)
-            {
-                Some((_, list, _)) => list.push(file),
-                None => out.push((source, vec![file], namespace)),
-            }
+impl Inputs<'_> {
+    /// The id namespace of a file: `--namespace`, and with `--namespace-from-path` the first
+    /// path component under the argument the file was found under (`archive/prod/…` given
+    /// `archive` → `prod`), so two installations' records never merge nor share ids.
+    fn namespace(&self, file: &Path, export: &Export) -> String {
+        if !export.namespace_from_path {
+            return export.namespace.clone();
+        }
+        match (export.namespace.as_str(), path_namespace(file, self.paths)) {
+            (base, Some(part)) if !base.is_empty() => format!("{base}/{part}"),
+            (_, Some(part)) => part,
+            (base, None) => base.to_owned(),
         }
     }
-    out
+}
+
+/// A format whose runs span files, in one namespace.
+type MergeKey = (&'static dyn Source, String);
+
+fn same(a: &MergeKey, source: &'static dyn Source, namespace: &str) -> bool {
+    a.0.name() == source.name() && a.1 == namespace
 }
 
 /// The first component of `file` under the root it was found under (a directory argument, or
@@ -123,17 +114,20 @@ struct Tally {
     runs_filtered: usize,
 }
 
+/// Converts as the walk goes: a file of a format that reads each file alone is converted as
+/// soon as it is found; a format whose runs span files (Airflow, dotflow) gets its files
+/// outside run folders first, then — from a second walk over the same paths, so that no list
+/// of a history's files is ever held — its run folders one at a time. Memory is bounded by
+/// the largest run, not by the history.
 fn execute(
-    groups: Vec<Group>,
-    input_errors: Vec<SourceError>,
+    inputs: &Inputs,
     options: &SourceOptions,
     export: &Export,
     selection: Selection,
     summarise: bool,
 ) -> i32 {
     let started = std::time::Instant::now();
-    let total_files: usize = groups.iter().map(|(_, f, _)| f.len()).sum();
-    let progress = progress_bar(total_files as u64, export.options.quiet);
+    let progress = progress_spinner(export.options.quiet);
     let mut ledger = Ledger {
         delivery: Delivery::new(export),
         problems: Vec::new(),
@@ -143,22 +137,26 @@ fn execute(
         namespace: export.namespace.clone(),
         selection,
     };
-    for e in &input_errors {
-        ledger.file_failed(e);
-    }
-    for (source, files, namespace) in groups {
-        ledger.namespace = namespace;
-        if source.merges_files() {
-            let errors = source.parse_each(&files, options, &mut |runs| ledger.convert(runs));
-            ledger.tally.files_converted += files.len().saturating_sub(errors.len());
-            for e in &errors {
-                ledger.file_failed(e);
-            }
-            progress.inc(files.len() as u64);
-        } else {
-            // One file at a time: memory is bounded by the largest run, not the history.
-            for file in &files {
-                match source.parse(file, options) {
+    let mut shared: Vec<(MergeKey, Vec<PathBuf>)> = Vec::new();
+    let mut with_folders: Vec<MergeKey> = Vec::new();
+    let mut walk_errors = Vec::new();
+    let how = source::Walk {
+        classify: inputs.classify,
+        named_file_default: inputs.named_file_default,
+        what: inputs.what,
+        verbose: options.verbose,
+        wanted: None,
+        read_heads: true,
+    };
+    source::walk(
+        inputs.paths,
+        &how,
+        &mut |source, file| {
+            let namespace = inputs.namespace(&file, export);
+            if !source.merges_files() {
+                // One file at a time: memory is bounded by the largest run, not the history.
+                ledger.namespace = namespace;
+                match source.parse(&file, options) {
                     Ok(runs) => {
                         ledger.tally.files_converted += 1;
                         ledger.convert(runs);
@@ -166,8 +164,47 @@ fn execute(
                     Err(e) => ledger.file_failed(&e),
                 }
                 progress.inc(1);
+            } else if source.run_folder(&file).is_some() {
+                if !with_folders.iter().any(|k| same(k, source, &namespace)) {
+                    with_folders.push((source, namespace));
+                }
+            } else {
+                match shared.iter_mut().find(|(k, _)| same(k, source, &namespace)) {
+                    Some((_, list)) => list.push(file),
+                    None => shared.push(((source, namespace), vec![file])),
+                }
             }
+        },
+        &mut walk_errors,
+    );
+    for e in &walk_errors {
+        ledger.file_failed(e);
+    }
+    for key in &with_folders {
+        if !shared.iter().any(|(k, _)| same(k, key.0, &key.1)) {
+            shared.push((key.clone(), Vec::new()));
         }
+    }
+    for ((source, namespace), files) in shared {
+        ledger.namespace = namespace.clone();
+        let mut count = files.len();
+        let mut merge = source::merge_by_folder(source, files, options);
+        if with_folders.iter().any(|k| same(k, source, &namespace)) {
+            count += feed_folders(
+                inputs,
+                source,
+                &namespace,
+                export,
+                &mut *merge,
+                &mut |runs| ledger.convert(runs),
+            );
+        }
+        let errors = merge.finish(&mut |runs| ledger.convert(runs));
+        ledger.tally.files_converted += count.saturating_sub(errors.len());
+        for e in &errors {
+            ledger.file_failed(e);
+        }
+        progress.inc(count as u64);
     }
     progress.finish_and_clear();
     for p in &ledger.problems {
@@ -191,6 +228,58 @@ fn execute(
     } else {
         exit::OK
     }
+}
+
+/// Walks the inputs again for `source`'s run-folder files in `namespace`, handing `merge` one
+/// complete folder at a time (a folder's files are consecutive in a sorted walk). The walk's
+/// problems were said by the first walk. Returns how many files were handed over.
+fn feed_folders(
+    inputs: &Inputs,
+    source: &'static dyn Source,
+    namespace: &str,
+    export: &Export,
+    merge: &mut dyn source::FolderMerge,
+    emit: &mut dyn FnMut(Vec<Run>),
+) -> usize {
+    let wanted = |path: &Path| {
+        source.run_folder(path).is_some() && inputs.namespace(path, export) == namespace
+    };
+    // The first walk told these files by their names (a run folder's task logs); no need to
+    // open them again. A file another format claims by its name alone stays that format's.
+    let classify = |path: &Path, _: &[u8]| {
+        (inputs.classify)(path, &[])
+            .is_none_or(|s| s.name() == source.name())
+            .then_some(source)
+    };
+    let how = source::Walk {
+        classify: &classify,
+        named_file_default: inputs.named_file_default,
+        what: inputs.what,
+        verbose: false,
+        wanted: Some(&wanted),
+        read_heads: false,
+    };
+    let mut count = 0;
+    let mut folder: Option<PathBuf> = None;
+    let mut files: Vec<PathBuf> = Vec::new();
+    source::walk(
+        inputs.paths,
+        &how,
+        &mut |_, file| {
+            let this = source.run_folder(&file);
+            if this != folder && !files.is_empty() {
+                merge.folder(std::mem::take(&mut files), emit);
+            }
+            folder = this;
+            count += 1;
+            files.push(file);
+        },
+        &mut Vec::new(),
+    );
+    if !files.is_empty() {
+        merge.folder(files, emit);
+    }
+    count
 }
 
 /// Where the conversion stands: the runs go to the delivery; problems are kept to be
@@ -235,19 +324,16 @@ impl Ledger<'_> {
     }
 }
 
-/// A progress bar on stderr, drawn only on a terminal.
-fn progress_bar(files: u64, quiet: bool) -> indicatif::ProgressBar {
+/// A count of the files converted on stderr, drawn only on a terminal (a walk does not know
+/// how many there will be).
+fn progress_spinner(quiet: bool) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
-    if quiet || files < 2 || !std::io::stderr().is_terminal() {
+    if quiet || !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(files),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} files {elapsed}")
-    {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {pos} files {elapsed}") {
         bar.set_style(style);
     }
     bar

@@ -181,6 +181,66 @@ pub trait Source: Sync {
         emit(runs);
         errors
     }
+
+    /// For a format that merges files: the folder that holds every file of this file's run
+    /// (Airflow's `dag_id=…/run_id=…` task-log folders). A walk hands such files over one
+    /// folder at a time (`folder_merge`) instead of collecting a history's paths.
+    fn run_folder(&self, _path: &Path) -> Option<PathBuf> {
+        None
+    }
+
+    /// Converts a format's files as a walk finds them: `shared` (its files outside run
+    /// folders) now, then each run folder as it is complete; None (the default) for a format
+    /// that needs all its files at once (`merge_by_folder` then collects them).
+    fn folder_merge(
+        &self,
+        _shared: &[PathBuf],
+        _options: &SourceOptions,
+    ) -> Option<Box<dyn FolderMerge>> {
+        None
+    }
+}
+
+/// `source.folder_merge`, or for a format without one, all its files collected for
+/// `parse_each`.
+pub fn merge_by_folder(
+    source: &'static dyn Source,
+    shared: Vec<PathBuf>,
+    options: &SourceOptions,
+) -> Box<dyn FolderMerge> {
+    match source.folder_merge(&shared, options) {
+        Some(merge) => merge,
+        None => Box::new(CollectAll {
+            source,
+            files: shared,
+            options: options.clone(),
+        }),
+    }
+}
+
+/// A format's files fed one run folder at a time (see `Source::folder_merge`).
+pub trait FolderMerge {
+    /// Every file of one run folder, in walk order.
+    fn folder(&mut self, files: Vec<PathBuf>, emit: &mut dyn FnMut(Vec<Run>));
+    /// After the last folder: the runs still held, and every problem met.
+    fn finish(self: Box<Self>, emit: &mut dyn FnMut(Vec<Run>)) -> Vec<SourceError>;
+}
+
+/// `folder_merge` for a format that needs all its files at once.
+struct CollectAll {
+    source: &'static dyn Source,
+    files: Vec<PathBuf>,
+    options: SourceOptions,
+}
+
+impl FolderMerge for CollectAll {
+    fn folder(&mut self, files: Vec<PathBuf>, _: &mut dyn FnMut(Vec<Run>)) {
+        self.files.extend(files);
+    }
+
+    fn finish(self: Box<Self>, emit: &mut dyn FnMut(Vec<Run>)) -> Vec<SourceError> {
+        self.source.parse_each(&self.files, &self.options, emit)
+    }
 }
 
 /// `Source::parse` of a format that merges files: one file through its `parse_all`.
@@ -276,49 +336,92 @@ pub fn expand<T: Copy + Named>(
 ) -> (Vec<(T, PathBuf)>, Vec<SourceError>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
+    let how = Walk {
+        classify,
+        named_file_default,
+        what,
+        verbose,
+        wanted: None,
+        read_heads: true,
+    };
+    walk(
+        args,
+        &how,
+        &mut |t, path| files.push((t, path)),
+        &mut errors,
+    );
+    (files, errors)
+}
+
+/// How `walk` goes.
+pub struct Walk<'a, T> {
+    pub classify: &'a Classify<'a, T>,
+    pub named_file_default: Option<T>,
+    /// What the walk looks for, for "no … artifacts found".
+    pub what: &'a str,
+    pub verbose: bool,
+    /// Asked before a file found in a directory or glob is opened: false passes it over
+    /// without a word (a second walk over the same tree, for some of its files).
+    pub wanted: Option<&'a dyn Fn(&Path) -> bool>,
+    /// Whether `classify` looks at the first bytes (a second walk that knows its files by
+    /// their paths spares opening each one).
+    pub read_heads: bool,
+}
+
+impl<T> Walk<'_, T> {
+    fn head(&self, path: &Path) -> Vec<u8> {
+        if self.read_heads {
+            read_head(path)
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// Expands arguments into files as `expand` does, handing each to `found` as it is found, so
+/// a caller can convert a history while walking it instead of collecting its paths.
+pub fn walk<T: Copy + Named>(
+    args: &[PathBuf],
+    how: &Walk<T>,
+    found: &mut dyn FnMut(T, PathBuf),
+    errors: &mut Vec<SourceError>,
+) {
     for arg in args {
         if arg.is_file() {
-            match classify(arg, &read_head(arg)).or(named_file_default) {
-                Some(t) => files.push((t, arg.clone())),
+            if how.wanted.is_some_and(|wanted| !wanted(arg)) {
+                continue;
+            }
+            match (how.classify)(arg, &how.head(arg)).or(how.named_file_default) {
+                Some(t) => found(t, arg.clone()),
                 None => errors.push(SourceError::new(
                     arg,
                     "not an artifact of a format retrace reads",
                 )),
             }
         } else if arg.is_dir() {
-            let before = files.len();
-            walk_dir(classify, arg, &mut files, &mut errors, verbose, what);
-            if files.len() == before {
+            if walk_dir(how, arg, found, errors) == 0 {
                 errors.push(SourceError::new(
                     arg,
-                    format!("no {what} artifacts found in this directory"),
+                    format!("no {} artifacts found in this directory", how.what),
                 ));
             }
         } else if arg.exists() {
             errors.push(SourceError::new(arg, not_regular(arg)));
         } else {
-            expand_glob(
-                classify,
-                named_file_default,
-                arg,
-                &mut files,
-                &mut errors,
-                verbose,
-                what,
-            );
+            walk_glob(how, arg, found, errors);
         }
     }
-    (files, errors)
 }
 
-fn walk_dir<T: Named>(
-    classify: &Classify<T>,
+/// Walks a directory; returns how many files were found.
+fn walk_dir<T: Copy + Named>(
+    how: &Walk<T>,
     dir: &Path,
-    files: &mut Vec<(T, PathBuf)>,
+    found: &mut dyn FnMut(T, PathBuf),
     errors: &mut Vec<SourceError>,
-    verbose: bool,
-    what: &str,
-) {
+) -> usize {
+    let verbose = how.verbose;
+    let mut count = 0;
     // Symlinked run directories and files are followed (archives are often trees of links);
     // walkdir detects a link that loops back and reports it, named, as an error.
     let walker = walkdir::WalkDir::new(dir)
@@ -340,29 +443,34 @@ fn walk_dir<T: Named>(
         });
     for entry in walker {
         match entry {
-            Ok(e) if e.file_type().is_file() => match classify(e.path(), &read_head(e.path())) {
-                Some(t) => {
-                    if verbose {
-                        report(format!(
-                            "{}: read as {}",
-                            e.path().display(),
-                            t.format_name()
-                        ));
+            Ok(e) if e.file_type().is_file() && how.wanted.is_some_and(|w| !w(e.path())) => {}
+            Ok(e) if e.file_type().is_file() => {
+                match (how.classify)(e.path(), &how.head(e.path())) {
+                    Some(t) => {
+                        if verbose {
+                            report(format!(
+                                "{}: read as {}",
+                                e.path().display(),
+                                t.format_name()
+                            ));
+                        }
+                        count += 1;
+                        found(t, e.into_path());
                     }
-                    files.push((t, e.into_path()));
+                    None if verbose => match REGISTRY.iter().find_map(|s| s.companion(e.path())) {
+                        Some(why) => report(format!(
+                            "{}: not converted itself: {why}",
+                            e.path().display()
+                        )),
+                        None => report(format!(
+                            "{}: skipped: not a {} artifact (by its name and first bytes)",
+                            e.path().display(),
+                            how.what
+                        )),
+                    },
+                    None => {}
                 }
-                None if verbose => match REGISTRY.iter().find_map(|s| s.companion(e.path())) {
-                    Some(why) => report(format!(
-                        "{}: not converted itself: {why}",
-                        e.path().display()
-                    )),
-                    None => report(format!(
-                        "{}: skipped: not a {what} artifact (by its name and first bytes)",
-                        e.path().display()
-                    )),
-                },
-                None => {}
-            },
+            }
             Ok(e) if verbose && !e.file_type().is_dir() => report(format!(
                 "{}: skipped: not a regular file",
                 e.path().display()
@@ -375,16 +483,14 @@ fn walk_dir<T: Named>(
             }
         }
     }
+    count
 }
 
-fn expand_glob<T: Copy + Named>(
-    classify: &Classify<T>,
-    named_file_default: Option<T>,
+fn walk_glob<T: Copy + Named>(
+    how: &Walk<T>,
     pattern: &Path,
-    files: &mut Vec<(T, PathBuf)>,
+    found: &mut dyn FnMut(T, PathBuf),
     errors: &mut Vec<SourceError>,
-    verbose: bool,
-    what: &str,
 ) {
     let text = pattern.to_string_lossy();
     if !text.contains(['*', '?', '[']) {
@@ -398,13 +504,17 @@ fn expand_glob<T: Copy + Named>(
             return;
         }
     };
-    let before = files.len();
+    let mut count = 0;
     for m in matches {
         match m {
-            Ok(p) if p.is_dir() => walk_dir(classify, &p, files, errors, verbose, what),
+            Ok(p) if p.is_dir() => count += walk_dir(how, &p, found, errors),
             Ok(p) if !is_regular(&p) => errors.push(SourceError::new(&p, not_regular(&p))),
-            Ok(p) => match classify(&p, &read_head(&p)).or(named_file_default) {
-                Some(t) => files.push((t, p)),
+            Ok(p) if how.wanted.is_some_and(|w| !w(&p)) => count += 1,
+            Ok(p) => match (how.classify)(&p, &how.head(&p)).or(how.named_file_default) {
+                Some(t) => {
+                    count += 1;
+                    found(t, p);
+                }
                 None => errors.push(SourceError::new(
                     &p,
                     "not an artifact of a format retrace reads",
@@ -417,7 +527,7 @@ fn expand_glob<T: Copy + Named>(
         }
     }
     errors.extend(unmatchable_names(&text));
-    if files.len() == before {
+    if count == 0 {
         errors.push(SourceError::new(pattern, "glob matched no files"));
     }
 }

@@ -770,3 +770,60 @@ fn a_log_history_converted_folder_by_folder_gives_what_each_folder_gives() {
     assert_eq!(a.len(), 27, "12 + 11 + 2 + 2");
     assert_eq!(a, b);
 }
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A walk hands the run folders over one at a time; the API records that sort after them in
+/// the walk (found later) must still join their runs, as when they come first.
+#[test]
+fn records_found_after_the_run_folders_still_join_their_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_tree(&fixture("3.3.2/logs"), &tmp.path().join("a_logs"));
+    copy_tree(&fixture("3.3.2/api"), &tmp.path().join("z_api"));
+    let walked = Receiver::start(Proto::Grpc);
+    let out = send(&walked, &[tmp.path().to_path_buf()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let api_first = Receiver::start(Proto::Grpc);
+    let out = send(
+        &api_first,
+        &[fixture("3.3.2/api"), fixture("3.3.2/logs")],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let spans = |rx: &Receiver| {
+        let mut all: Vec<(String, String, u64, u64, String, Option<String>)> = rx
+            .spans()
+            .into_iter()
+            .map(|s| {
+                (
+                    s.span_id_hex(),
+                    s.parent_id_hex(),
+                    s.span.start_time_unix_nano,
+                    s.span.end_time_unix_nano,
+                    s.span.name.clone(),
+                    s.attr_str("airflow.task_instance.queued_when")
+                        .map(str::to_owned),
+                )
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    let (a, b) = (spans(&walked), spans(&api_first));
+    assert!(
+        a.iter().any(|s| s.5.is_some()),
+        "the API's queue times joined the logs' tries"
+    );
+    assert_eq!(a, b);
+}

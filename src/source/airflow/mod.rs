@@ -82,104 +82,230 @@ impl Source for Airflow {
     fn parse_all(&self, paths: &[PathBuf], _: &SourceOptions) -> (Vec<Run>, Vec<SourceError>) {
         let mut records = Records::default();
         let mut errors = Vec::new();
-        read_into(&mut records, paths, 0..paths.len(), &mut errors);
-        let runs = checked(merged(records, paths), paths, &mut errors);
+        let files = Files::all(paths);
+        read_into(&mut records, files, 0..paths.len(), &mut errors);
+        let runs = checked(merged(records, files), files, &mut errors);
         (runs, errors)
     }
 
     /// Task logs in Airflow's `dag_id=…/run_id=…` folders are converted one run folder at a
-    /// time: the folder's logs with that run's other records (API, CLI, scheduler, read first),
-    /// converted and released before the next folder, so memory is bounded by the largest
-    /// run, not by a history. CLI task states name no run (they are matched to runs across
-    /// everything), so with them among the inputs all is converted at once.
+    /// time (see `FolderMerge`).
     fn parse_each(
         &self,
         paths: &[PathBuf],
         _: &SourceOptions,
         emit: &mut dyn FnMut(Vec<Run>),
     ) -> Vec<SourceError> {
-        let mut folders: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
+        let mut folders: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
         let mut others = Vec::new();
-        for (origin, path) in paths.iter().enumerate() {
+        for path in paths {
             match run_folder(path) {
-                Some(folder) => folders.entry(folder).or_default().push(origin),
-                None => others.push(origin),
+                Some(folder) => folders.entry(folder).or_default().push(path.clone()),
+                None => others.push(path.clone()),
             }
         }
+        let mut merge = Merge::new(&others);
+        for (_, files) in folders {
+            crate::source::FolderMerge::folder(&mut merge, files, emit);
+        }
+        crate::source::FolderMerge::finish(Box::new(merge), emit)
+    }
+
+    fn run_folder(&self, path: &Path) -> Option<PathBuf> {
+        run_folder(path)
+    }
+
+    fn folder_merge(
+        &self,
+        shared: &[PathBuf],
+        _: &SourceOptions,
+    ) -> Option<Box<dyn crate::source::FolderMerge>> {
+        Some(Box::new(Merge::new(shared)))
+    }
+}
+
+/// The files records came from, by origin: the files outside run folders first, then one run
+/// folder's (or all files, for `parse_all`).
+#[derive(Clone, Copy)]
+struct Files<'a> {
+    shared: &'a [PathBuf],
+    folder: &'a [PathBuf],
+}
+
+impl<'a> Files<'a> {
+    fn all(paths: &'a [PathBuf]) -> Files<'a> {
+        Files {
+            shared: paths,
+            folder: &[],
+        }
+    }
+
+    fn get(&self, origin: usize) -> Option<&'a Path> {
+        match origin.checked_sub(self.shared.len()) {
+            None => self.shared.get(origin),
+            Some(at) => self.folder.get(at),
+        }
+        .map(PathBuf::as_path)
+    }
+}
+
+/// Airflow's files as a walk finds them: the records outside run folders (API, CLI,
+/// scheduler) are read first; then each run folder's task logs are merged with that run's
+/// records among them, converted and released before the next folder, so memory is bounded
+/// by the largest run, not by a history. CLI task states name no run (they are matched to
+/// runs across everything), and two installations' runs of one id among the shared records
+/// must meet every record to be told apart: then everything is converted at once, at the end.
+struct Merge {
+    shared_paths: Vec<PathBuf>,
+    /// The shared records no folder has claimed yet.
+    shared: Records,
+    errors: Vec<SourceError>,
+    /// All at once: the folders' files, collected.
+    all_at_once: Option<Vec<PathBuf>>,
+    /// Per (dag_id, run_id) sent, its start and first file, to name a clash at the end.
+    seen: Seen,
+    clashes: BTreeMap<RunKey, Vec<(Option<Nanos>, PathBuf)>>,
+}
+
+impl Merge {
+    fn new(shared_paths: &[PathBuf]) -> Merge {
         let mut errors = Vec::new();
         let mut shared = Records::default();
-        read_into(&mut shared, paths, others, &mut errors);
-        // Two installations' records of one (dag_id, run_id) must meet to be told apart.
+        let files = Files::all(shared_paths);
+        read_into(&mut shared, files, 0..shared_paths.len(), &mut errors);
         let mut starts: HashMap<(&str, &str), Option<Nanos>> = HashMap::new();
         let clashing = shared.runs.iter().any(|r| {
             let start = r.start.map(|t| t.nanos);
             let known = starts.insert((&r.dag_id, &r.run_id), start);
             known.is_some_and(|k| k.is_some() && start.is_some() && k != start)
         });
-        if folders.len() < 2 || clashing || shared.tries.iter().any(|t| t.run_id.is_none()) {
-            // All at once, as `parse_all` does, without reading the other files again: the
-            // logs join them in file order (a tie between two records goes to the earlier
-            // file), and the problems are said in file order.
-            read_into(
-                &mut shared,
-                paths,
-                folders.into_values().flatten(),
-                &mut errors,
-            );
+        let all_at_once =
+            (clashing || shared.tries.iter().any(|t| t.run_id.is_none())).then(Vec::new);
+        Merge {
+            shared_paths: shared_paths.to_vec(),
+            shared,
+            errors,
+            all_at_once,
+            seen: HashMap::new(),
+            clashes: BTreeMap::new(),
+        }
+    }
+}
+
+/// Runs sent, by (dag_id, run_id) fingerprint: start and first file.
+type Seen = HashMap<u64, (Option<Nanos>, PathBuf)>;
+
+/// Notes a run sent; a second run of the same (dag_id, run_id) is a clash.
+fn note_sent(
+    seen: &mut Seen,
+    clashes: &mut BTreeMap<RunKey, Vec<(Option<Nanos>, PathBuf)>>,
+    run: &Run,
+    first_file: Option<&Path>,
+) {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (&run.pipeline_name, &run.run_id).hash(&mut hasher);
+    let this = (
+        run.start,
+        first_file.map(Path::to_path_buf).unwrap_or_default(),
+    );
+    match seen.entry(hasher.finish()) {
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert(this);
+        }
+        std::collections::hash_map::Entry::Occupied(first) => {
+            let key = (run.pipeline_name.clone(), run.run_id.clone());
+            let list = clashes
+                .entry(key)
+                .or_insert_with(|| vec![first.get().clone()]);
+            list.push(this);
+        }
+    }
+}
+
+impl crate::source::FolderMerge for Merge {
+    fn folder(&mut self, files: Vec<PathBuf>, emit: &mut dyn FnMut(Vec<Run>)) {
+        if let Some(all) = &mut self.all_at_once {
+            all.extend(files);
+            return;
+        }
+        let origins = Files {
+            shared: &self.shared_paths,
+            folder: &files,
+        };
+        let first = self.shared_paths.len();
+        let mut records = Records::default();
+        read_into(
+            &mut records,
+            origins,
+            first..first + files.len(),
+            &mut self.errors,
+        );
+        let keys: HashSet<RunKey> = records
+            .tries
+            .iter()
+            .filter_map(|t| Some((t.dag_id.clone(), t.run_id.clone()?)))
+            .chain(
+                records
+                    .runs
+                    .iter()
+                    .map(|r| (r.dag_id.clone(), r.run_id.clone())),
+            )
+            .collect();
+        let is_mine = |dag: &str, run: Option<&String>| {
+            run.is_some_and(|r| keys.contains(&(dag.to_owned(), r.clone())))
+        };
+        let (mine, rest): (Vec<RunRec>, Vec<RunRec>) = std::mem::take(&mut self.shared.runs)
+            .into_iter()
+            .partition(|r| is_mine(&r.dag_id, Some(&r.run_id)));
+        self.shared.runs = rest;
+        records.runs.extend(mine);
+        let (mine, rest): (Vec<TryRec>, Vec<TryRec>) = std::mem::take(&mut self.shared.tries)
+            .into_iter()
+            .partition(|t| is_mine(&t.dag_id, t.run_id.as_ref()));
+        self.shared.tries = rest;
+        records.tries.extend(mine);
+        let runs = merged(records, origins);
+        for (run, run_origins) in &runs {
+            let first_file = run_origins.first().and_then(|&o| origins.get(o));
+            note_sent(&mut self.seen, &mut self.clashes, run, first_file);
+        }
+        let mut errors = std::mem::take(&mut self.errors);
+        emit(checked(runs, origins, &mut errors));
+        self.errors = errors;
+    }
+
+    fn finish(self: Box<Self>, emit: &mut dyn FnMut(Vec<Run>)) -> Vec<SourceError> {
+        let Merge {
+            mut shared_paths,
+            mut shared,
+            mut errors,
+            all_at_once,
+            clashes,
+            ..
+        } = *self;
+        if let Some(folder_files) = all_at_once {
+            // The logs join the shared records in file order (a tie between two records goes
+            // to the earlier file), and the problems are said in file order.
+            let first = shared_paths.len();
+            shared_paths.extend(folder_files);
+            let files = Files::all(&shared_paths);
+            read_into(&mut shared, files, first..shared_paths.len(), &mut errors);
             shared.runs.sort_by_key(|r| r.origins.first().copied());
             shared.tries.sort_by_key(|t| t.origin);
-            errors.sort_by_key(|e| paths.iter().position(|p| *p == e.path));
-            let runs = checked(merged(shared, paths), paths, &mut errors);
+            errors.sort_by_key(|e| shared_paths.iter().position(|p| *p == e.path));
+            let runs = checked(merged(shared, files), files, &mut errors);
             emit(runs);
             return errors;
         }
-        // (dag_id, run_id) → (start, files) of the runs sent, to name a clash at the end.
-        let mut seen: HashMap<RunKey, Instances> = HashMap::new();
-        for (_, origins) in folders {
-            let mut records = Records::default();
-            read_into(&mut records, paths, origins, &mut errors);
-            let keys: HashSet<RunKey> = records
-                .tries
-                .iter()
-                .filter_map(|t| Some((t.dag_id.clone(), t.run_id.clone()?)))
-                .chain(
-                    records
-                        .runs
-                        .iter()
-                        .map(|r| (r.dag_id.clone(), r.run_id.clone())),
-                )
-                .collect();
-            let is_mine = |dag: &str, run: Option<&String>| {
-                run.is_some_and(|r| keys.contains(&(dag.to_owned(), r.clone())))
-            };
-            let (mine, rest): (Vec<RunRec>, Vec<RunRec>) = std::mem::take(&mut shared.runs)
-                .into_iter()
-                .partition(|r| is_mine(&r.dag_id, Some(&r.run_id)));
-            shared.runs = rest;
-            records.runs.extend(mine);
-            let (mine, rest): (Vec<TryRec>, Vec<TryRec>) = std::mem::take(&mut shared.tries)
-                .into_iter()
-                .partition(|t| is_mine(&t.dag_id, t.run_id.as_ref()));
-            shared.tries = rest;
-            records.tries.extend(mine);
-            let runs = merged(records, paths);
-            for (run, origins) in &runs {
-                let key = (run.pipeline_name.clone(), run.run_id.clone());
-                seen.entry(key)
-                    .or_default()
-                    .push((run.start, origins.clone()));
-            }
-            emit(checked(runs, paths, &mut errors));
-        }
-        emit(checked(merged(shared, paths), paths, &mut errors));
-        for ((dag, run), instances) in seen {
-            if instances.len() > 1 {
-                let run_id = run
-                    .strip_prefix(&format!("{dag}/"))
-                    .unwrap_or(&run)
-                    .to_owned();
-                report_clash(&(dag, run_id, instances), paths);
-            }
+        let files = Files::all(&shared_paths);
+        emit(checked(merged(shared, files), files, &mut errors));
+        for ((dag, run), instances) in clashes {
+            let run_id = run
+                .strip_prefix(&format!("{dag}/"))
+                .unwrap_or(&run)
+                .to_owned();
+            report_clash_of(&dag, &run_id, &instances);
         }
         errors
     }
@@ -203,13 +329,16 @@ fn run_folder(path: &Path) -> Option<PathBuf> {
 /// Reads the files at `origins` into `records`; a file that fails half-way adds nothing.
 fn read_into(
     records: &mut Records,
-    paths: &[PathBuf],
+    files: Files,
     origins: impl IntoIterator<Item = usize>,
     errors: &mut Vec<SourceError>,
 ) {
     for origin in origins {
+        let Some(path) = files.get(origin) else {
+            continue;
+        };
         let mut file = Records::default();
-        match read_records(&paths[origin], origin, &mut file) {
+        match read_records(path, origin, &mut file) {
             Ok(()) => {
                 for r in &mut file.runs {
                     r.origins.push(origin);
@@ -224,10 +353,17 @@ fn read_into(
 
 /// The runs of `records`, merged, with the files each came from; a clash of two installations'
 /// runs is said as it is found.
-fn merged(records: Records, paths: &[PathBuf]) -> Vec<(Run, Vec<usize>)> {
+fn merged(records: Records, files: Files) -> Vec<(Run, Vec<usize>)> {
     let (merged, clashes) = records.into_runs();
-    for clash in clashes {
-        report_clash(&clash, paths);
+    for (dag, run_id, instances) in clashes {
+        let instances: Vec<(Option<Nanos>, PathBuf)> = instances
+            .into_iter()
+            .map(|(start, origins)| {
+                let file = origins.first().and_then(|&o| files.get(o));
+                (start, file.map(Path::to_path_buf).unwrap_or_default())
+            })
+            .collect();
+        report_clash_of(&dag, &run_id, &instances);
     }
     merged
 }
@@ -235,7 +371,7 @@ fn merged(records: Records, paths: &[PathBuf]) -> Vec<(Run, Vec<usize>)> {
 /// The runs the builder will accept; the others become one problem per file.
 fn checked(
     merged: Vec<(Run, Vec<usize>)>,
-    paths: &[PathBuf],
+    paths: Files,
     errors: &mut Vec<SourceError>,
 ) -> Vec<Run> {
     let mut runs = Vec::new();
@@ -246,7 +382,7 @@ fn checked(
             Err(problem) => {
                 origins.sort_unstable();
                 origins.dedup();
-                let files: Vec<&Path> = origins.iter().map(|&o| paths[o].as_path()).collect();
+                let files: Vec<&Path> = origins.iter().filter_map(|&o| paths.get(o)).collect();
                 refused.push((files, problem));
             }
         }
@@ -429,11 +565,12 @@ type Clash = (String, String, Instances);
 /// Per run sharing a (dag_id, run_id): its recorded start and the files its records came from.
 type Instances = Vec<(Option<Nanos>, Vec<usize>)>;
 
-/// One warning per clash, naming both sources and how to keep them apart in a backend.
-fn report_clash((dag, run_id, instances): &Clash, paths: &[PathBuf]) {
+/// One warning per clash, naming both sources and how to keep them apart in a backend: per
+/// run, its recorded start and the first file its records came from.
+fn report_clash_of(dag: &str, run_id: &str, instances: &[(Option<Nanos>, PathBuf)]) {
     let sources: Vec<String> = instances
         .iter()
-        .map(|(start, origins)| {
+        .map(|(start, file)| {
             let when = start.map_or_else(
                 || "start unknown".to_owned(),
                 |s| {
@@ -441,10 +578,11 @@ fn report_clash((dag, run_id, instances): &Clash, paths: &[PathBuf]) {
                         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
                 },
             );
-            let file = origins
-                .first()
-                .and_then(|&o| paths.get(o))
-                .map_or_else(|| "?".to_owned(), |p| p.display().to_string());
+            let file = if file.as_os_str().is_empty() {
+                "?".to_owned()
+            } else {
+                file.display().to_string()
+            };
             format!("one started {when} ({file})")
         })
         .collect();
