@@ -67,10 +67,32 @@ pub fn page(runs: &[RunSpans], analyses: &[Analysis]) -> String {
     let analysis: Vec<Value> = analyses.iter().map(page_analysis).collect();
     let analysis = super::view::json(&analysis);
     let spans = json!({ "runs": runs.iter().map(spans).collect::<Vec<_>>() }).to_string();
-    TEMPLATE
-        .replacen("__RETRACE_TITLE__", &escape_html(&title), 2)
-        .replacen("__RETRACE_ANALYSIS__", &script_safe(&analysis), 1)
-        .replacen("__RETRACE_SPANS__", &script_safe(&spans), 1)
+    fill(
+        TEMPLATE,
+        &[
+            ("__RETRACE_TITLE__", &escape_html(&title)),
+            ("__RETRACE_ANALYSIS__", &script_safe(&analysis)),
+            ("__RETRACE_SPANS__", &script_safe(&spans)),
+        ],
+    )
+}
+
+/// The template with each placeholder replaced, in one pass over the template only: a value
+/// that happens to hold a placeholder's text (a span named `__RETRACE_SPANS__`) stays as it is.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + values.iter().map(|v| v.1.len()).sum::<usize>());
+    let mut rest = template;
+    while let Some((at, (name, value))) = values
+        .iter()
+        .filter_map(|v| rest.find(v.0).map(|at| (at, v)))
+        .min_by_key(|(at, _)| *at)
+    {
+        out.push_str(&rest[..at]);
+        out.push_str(value);
+        rest = &rest[at + name.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `view --json`'s analysis of a run, each step cut to its figures: its name, ids and thread
@@ -188,6 +210,15 @@ mod tests {
         let back: Value = serde_json::from_str(&safe).unwrap();
         assert_eq!(back["name"], "</script><script>alert(1)</script>");
         assert_eq!(escape_html("a<b>&\"c"), "a&lt;b&gt;&amp;&quot;c");
+    }
+
+    #[test]
+    fn a_value_holding_a_placeholder_is_kept_as_it_is() {
+        let page = fill(
+            "<t>__A__</t><x>__B__</x>",
+            &[("__A__", "title __B__"), ("__B__", "data")],
+        );
+        assert_eq!(page, "<t>title __B__</t><x>data</x>");
     }
 
     #[test]
