@@ -57,6 +57,7 @@ impl Args {
 /// The template filled in.
 pub fn page(runs: &[RunSpans], analyses: &[Analysis]) -> String {
     let title = match analyses {
+        [one] if one.pipeline == one.name => one.name.clone(),
         [one] => format!("{} · {}", one.pipeline, one.name),
         many => format!(
             "{} · {} runs",
