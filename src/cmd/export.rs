@@ -133,6 +133,15 @@ pub struct OutputArgs {
     /// Spans per export request [default: 512]
     #[arg(long, value_name = "N", help_heading = "Export")]
     pub chunk_size: Option<usize>,
+
+    /// Send the runs' metrics too (durations, queue times, rows, failures, freshness; README
+    /// "Metrics") where the spans go [env: OTEL_METRICS_EXPORTER=otlp turns them on]
+    #[arg(long, help_heading = "Metrics")]
+    pub metrics: bool,
+
+    /// Put the run id on every metric point (off by default: one series per run)
+    #[arg(long, requires = "metrics", help_heading = "Metrics")]
+    pub metrics_run_id: bool,
 }
 
 /// The resource the spans are sent with.
@@ -304,6 +313,8 @@ pub fn sink_config(
         config_file: config.file.clone(),
         spool: spool.spool.clone(),
         no_spool: spool.no_spool,
+        metrics: output.metrics,
+        metrics_run_id: output.metrics_run_id,
     };
     config::resolve(&flags, env).map_err(|e| e.to_string())
 }

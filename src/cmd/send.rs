@@ -6,20 +6,22 @@
 //! another send holds it while sending), is delivered at most once by this bookkeeping: once
 //! the collector fails, the file is rewritten to what was not delivered; it is removed when
 //! nothing is left. A line the collector refuses for good, or that is not OTLP/JSON, goes to
-//! `<spool>/rejected/`. Files named on the command line are sent and never changed.
+//! `<spool>/rejected/`. Files named on the command line are sent and never changed. A line
+//! may hold metrics (`--metrics`): it goes to the same collector's metrics endpoint.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 use super::export::{
     sink_config, BehaviourArgs, ConfigFileArgs, OtlpArgs, OutputArgs, ResourceArgs, SpoolArgs,
 };
 use crate::report::{exit, print_line, report};
-use crate::sink::config::{EnvSnapshot, ExporterKind, Protocol, SinkConfig};
+use crate::sink::config::{for_metrics_path, EnvSnapshot, ExporterKind, Protocol, Signal, SinkConfig};
 use crate::sink::otlp::export_fitting;
 use crate::sink::spool::{self, span_count};
 use crate::sink::transport::{Transport, Undelivered};
@@ -116,6 +118,8 @@ fn send(args: &Args, env: &EnvSnapshot) -> i32 {
         config,
         current: None,
         others: HashMap::new(),
+        metrics: HashMap::new(),
+        points: 0,
         destination,
         spans: 0,
         removed: 0,
@@ -142,8 +146,12 @@ fn send(args: &Args, env: &EnvSnapshot) -> i32 {
         ));
     }
     if !args.behaviour.quiet {
+        let points = match sending.points {
+            0 => String::new(),
+            n => format!(" and {n} metric points"),
+        };
         report(format!(
-            "sent {} spans from {} file(s) to {}; {} spool file(s) removed",
+            "sent {} spans{points} from {} file(s) to {}; {} spool file(s) removed",
             sending.spans,
             inputs.len(),
             sending.transport.switched_to().unwrap_or(sending.destination.clone()),
@@ -169,6 +177,9 @@ struct Sending {
     current: Option<spool::Destination>,
     /// Transports to the other destinations seen so far.
     others: HashMap<Option<spool::Destination>, (Transport, String)>,
+    /// Transports to each destination's metrics endpoint, made when a metrics line comes.
+    metrics: HashMap<Option<spool::Destination>, Transport>,
+    points: usize,
     destination: String,
     spans: usize,
     removed: usize,
@@ -190,12 +201,7 @@ impl Sending {
         let next = match self.others.remove(&wanted) {
             Some(found) => Ok(found),
             None => {
-                let mut config = self.config.clone();
-                if let Some(d) = &wanted {
-                    config.endpoint = d.endpoint.clone();
-                    config.endpoint_origin = "the spool file".into();
-                    config.protocol = Protocol::parse(&d.protocol).unwrap_or(config.protocol);
-                }
+                let config = self.config_for(&wanted);
                 Transport::new(&config).map(|t| (t, config.otlp_destination()))
             }
         };
@@ -210,6 +216,107 @@ impl Sending {
                 report(format!("{e}; sending to {} instead", self.destination));
             }
         }
+    }
+
+    /// The configuration that sends to `wanted` (None: the flags' own).
+    fn config_for(&self, wanted: &Option<spool::Destination>) -> SinkConfig {
+        let mut config = self.config.clone();
+        if let Some(d) = wanted {
+            config.endpoint = d.endpoint.clone();
+            config.endpoint_origin = "the spool file".into();
+            config.protocol = Protocol::parse(&d.protocol).unwrap_or(config.protocol);
+        }
+        config
+    }
+
+    /// Sends a metrics line to the current destination's metrics endpoint (its traces URL
+    /// with `/v1/metrics`; gRPC serves both at one address); returns it as a line to keep
+    /// when the collector is gone.
+    fn metrics_line(
+        &mut self,
+        path: &Path,
+        number: usize,
+        name: &str,
+        request: ExportMetricsServiceRequest,
+        from_spool: bool,
+    ) -> Vec<String> {
+        let points = crate::trace::metrics::point_count(&request);
+        if !self.metrics.contains_key(&self.current) {
+            let mut config = self.config_for(&self.current);
+            if config.protocol != Protocol::Grpc {
+                config.endpoint = for_metrics_path(&config.endpoint);
+            }
+            config.signal = Signal::Metrics;
+            match Transport::new(&config) {
+                Ok(t) => {
+                    self.metrics.insert(self.current.clone(), t);
+                }
+                Err(e) => {
+                    report(format!("{}: line {number}: {e}", path.display()));
+                    self.undelivered = true;
+                    return vec![serde_json::to_string(&request).unwrap_or_default()];
+                }
+            }
+        }
+        let Some(transport) = self.metrics.get_mut(&self.current) else {
+            return Vec::new();
+        };
+        let deadline = transport.deadline();
+        match transport.export(&request, deadline) {
+            Ok(accepted) => {
+                self.points += points;
+                if accepted.rejected > 0 {
+                    self.undelivered = true;
+                    report(format!(
+                        "{}: line {number}: {} rejected {} metric points: {}",
+                        path.display(),
+                        self.destination,
+                        accepted.rejected,
+                        accepted.message
+                    ));
+                }
+                Vec::new()
+            }
+            Err(e) if e.kind != Undelivered::Unreachable => {
+                self.undelivered = true;
+                let line = serde_json::to_string(&request).unwrap_or_default();
+                let whereto = self.set_aside(from_spool, name, &line);
+                report(format!(
+                    "{}: line {number}: {} refused {points} metric points for good: {e}{whereto}",
+                    path.display(),
+                    self.destination
+                ));
+                Vec::new()
+            }
+            Err(e) => {
+                self.collector_gone(path, number, &e, from_spool);
+                vec![serde_json::to_string(&request).unwrap_or_default()]
+            }
+        }
+    }
+
+    /// The current destination cannot be reached: said once, and nothing more is tried there.
+    fn collector_gone(
+        &mut self,
+        path: &Path,
+        number: usize,
+        e: &crate::sink::transport::ExportError,
+        from_spool: bool,
+    ) {
+        if !self.gone.contains(&self.current) {
+            report(format!(
+                "{}: line {number}: could not deliver to {}: {e}; {}",
+                path.display(),
+                self.destination,
+                if from_spool {
+                    "what is left stays in the spool"
+                } else {
+                    "the file is kept"
+                }
+            ));
+        }
+        self.gone.insert(self.current.clone());
+        self.undelivered = true;
     }
 
     /// Delivers one file, line by line. A spool file is locked first (or left to whoever
@@ -264,6 +371,27 @@ impl Sending {
             number += 1;
             let text = line.trim();
             if text.is_empty() {
+                continue;
+            }
+            if is_metrics(text) {
+                let kept = match serde_json::from_str::<ExportMetricsServiceRequest>(text) {
+                    Ok(request) => self.metrics_line(path, number, &name, request, from_spool),
+                    Err(e) => {
+                        self.bad_input = true;
+                        let whereto = self.set_aside(from_spool, &name, text);
+                        report(format!(
+                            "{}: line {number}: not an OTLP/JSON ExportMetricsServiceRequest: {e}{whereto}",
+                            path.display()
+                        ));
+                        Vec::new()
+                    }
+                };
+                if self.gone.contains(&self.current) {
+                    if from_spool {
+                        self.keep_rest(path, &file, kept, offset);
+                    }
+                    return;
+                }
                 continue;
             }
             let request: ExportTraceServiceRequest = match serde_json::from_str(text) {
@@ -344,20 +472,7 @@ impl Sending {
                     ));
                 }
                 Err(e) => {
-                    if !self.gone.contains(&self.current) {
-                        report(format!(
-                            "{}: line {number}: could not deliver to {}: {e}; {}",
-                            path.display(),
-                            self.destination,
-                            if from_spool {
-                                "what is left stays in the spool"
-                            } else {
-                                "the file is kept"
-                            }
-                        ));
-                    }
-                    self.gone.insert(self.current.clone());
-                    self.undelivered = true;
+                    self.collector_gone(path, number, &e, from_spool);
                     kept.push(serde_json::to_string(&part).unwrap_or_default());
                 }
             }
@@ -419,6 +534,15 @@ fn still_there(file: &File, path: &Path) -> bool {
     }
 }
 
+/// A line of metrics (the Collector's file exporter and `--metrics` write them beside spans).
+fn is_metrics(line: &str) -> bool {
+    // The first key, looked for in the first bytes (any text: a line is not trusted to be
+    // UTF-8 at a fixed offset).
+    let key = b"\"resourceMetrics\"";
+    let head = &line.as_bytes()[..line.len().min(64)];
+    head.windows(key.len()).any(|w| w == key)
+}
+
 /// `--dry-run`: what would be sent, from where; nothing is sent, moved or removed.
 fn dry_run(inputs: &[(PathBuf, bool)], destination: &str) -> i32 {
     let mut bad_input = false;
@@ -431,7 +555,7 @@ fn dry_run(inputs: &[(PathBuf, bool)], destination: &str) -> i32 {
                 continue;
             }
         };
-        let (mut requests, mut spans) = (0usize, 0usize);
+        let (mut requests, mut spans, mut points) = (0usize, 0usize, 0usize);
         for (i, line) in reader.lines().enumerate() {
             let line = match line {
                 Ok(l) => l,
@@ -442,6 +566,19 @@ fn dry_run(inputs: &[(PathBuf, bool)], destination: &str) -> i32 {
                 }
             };
             if line.trim().is_empty() {
+                continue;
+            }
+            if is_metrics(&line) {
+                match serde_json::from_str::<ExportMetricsServiceRequest>(&line) {
+                    Ok(request) => {
+                        requests += 1;
+                        points += crate::trace::metrics::point_count(&request);
+                    }
+                    Err(e) => {
+                        report(format!("{}: line {}: {e}", file.display(), i + 1));
+                        bad_input = true;
+                    }
+                }
                 continue;
             }
             match serde_json::from_str::<ExportTraceServiceRequest>(&line) {
@@ -455,8 +592,12 @@ fn dry_run(inputs: &[(PathBuf, bool)], destination: &str) -> i32 {
                 }
             }
         }
+        let points = match points {
+            0 => String::new(),
+            n => format!(" and {n} metric points"),
+        };
         print_line(format_args!(
-            "would send {spans} spans in {requests} requests from {} to {destination}{}",
+            "would send {spans} spans{points} in {requests} requests from {} to {destination}{}",
             file.display(),
             if *from_spool {
                 ", then remove it"

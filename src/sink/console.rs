@@ -21,6 +21,8 @@ pub struct ConsoleSink {
     out: Box<dyn Write>,
     /// Live runs: parts kept until `finish`, in arrival order.
     held: Option<Vec<(BuiltRun, Resource)>>,
+    /// Live runs: their metrics, printed after their trees.
+    held_metrics: String,
 }
 
 impl ConsoleSink {
@@ -28,6 +30,7 @@ impl ConsoleSink {
         ConsoleSink {
             out: Box::new(std::io::stdout()),
             held: None,
+            held_metrics: String::new(),
         }
     }
 
@@ -52,6 +55,19 @@ impl Sink for ConsoleSink {
         Ok(count)
     }
 
+    fn send_metrics(
+        &mut self,
+        request: opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
+    ) -> Result<usize, SinkError> {
+        let text = render_metrics(&request);
+        if self.held.is_some() {
+            self.held_metrics.push_str(&text);
+        } else {
+            self.write(&text)?;
+        }
+        Ok(crate::trace::metrics::point_count(&request))
+    }
+
     fn hold_until_finish(&mut self) {
         self.held.get_or_insert_with(Vec::new);
     }
@@ -60,6 +76,7 @@ impl Sink for ConsoleSink {
         let Some(held) = self.held.take() else {
             return Ok(());
         };
+        let metrics = std::mem::take(&mut self.held_metrics);
         // One tree per trace. The header names the outermost run: a live run's root is sent
         // last, after its steps and any run nested under it (the dbt run of `dbt --run`), so
         // it is the last part that holds its own root span.
@@ -88,12 +105,83 @@ impl Sink for ConsoleSink {
             }
             entry.1.extend(run.spans);
         }
-        let text: String = traces
+        let mut text: String = traces
             .iter()
             .map(|(_, spans, traceparent, resource)| render(spans, traceparent, resource))
             .collect();
+        text.push_str(&metrics);
         self.write(&text)
     }
+}
+
+/// Metric points, one per line: `name{attributes} = value unit  at time`.
+fn render_metrics(
+    request: &opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
+) -> String {
+    use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
+    let text_of = |attributes: &[opentelemetry_proto::tonic::common::v1::KeyValue]| {
+        attributes
+            .iter()
+            .map(|kv| {
+                let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                    Some(
+                        opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s),
+                    ) => s.clone(),
+                    Some(other) => format!("{other:?}"),
+                    None => String::new(),
+                };
+                format!("{}={value}", kv.key)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = String::new();
+    for metric in request
+        .resource_metrics
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+    {
+        let unit = &metric.unit;
+        let mut line = |attributes: &[_], value: String, time: u64| {
+            out.push_str(&format!(
+                "metric {}{{{}}} = {value} {unit}  at {}\n",
+                metric.name,
+                text_of(attributes),
+                timestamp(UNIX_EPOCH + Duration::from_nanos(time))
+            ));
+        };
+        match &metric.data {
+            Some(metric::Data::Histogram(h)) => {
+                for p in &h.data_points {
+                    let value = p.sum.map_or_else(String::new, |s| format!("{s}"));
+                    line(&p.attributes, value, p.time_unix_nano);
+                }
+            }
+            Some(metric::Data::Sum(s)) => {
+                for p in &s.data_points {
+                    let value = match p.value {
+                        Some(number_data_point::Value::AsInt(n)) => n.to_string(),
+                        Some(number_data_point::Value::AsDouble(d)) => d.to_string(),
+                        None => String::new(),
+                    };
+                    line(&p.attributes, value, p.time_unix_nano);
+                }
+            }
+            Some(metric::Data::Gauge(g)) => {
+                for p in &g.data_points {
+                    let value = match p.value {
+                        Some(number_data_point::Value::AsInt(n)) => n.to_string(),
+                        Some(number_data_point::Value::AsDouble(d)) => d.to_string(),
+                        None => String::new(),
+                    };
+                    line(&p.attributes, value, p.time_unix_nano);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The tree of `spans`: every span whose parent is not among them is a top span, drawn with

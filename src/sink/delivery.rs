@@ -67,6 +67,10 @@ pub struct Delivery<'a> {
     spans: usize,
     sent: usize,
     failed: bool,
+    /// `--metrics`: the points of each run, made from its spans.
+    metrics: Option<crate::trace::metrics::Metrics>,
+    points: usize,
+    points_sent: usize,
 }
 
 impl<'a> Delivery<'a> {
@@ -81,6 +85,13 @@ impl<'a> Delivery<'a> {
             spans: 0,
             sent: 0,
             failed: false,
+            metrics: export
+                .sink
+                .metrics
+                .as_ref()
+                .map(|m| crate::trace::metrics::Metrics::new(m.run_id)),
+            points: 0,
+            points_sent: 0,
         }
     }
 
@@ -133,9 +144,24 @@ impl<'a> Delivery<'a> {
     pub fn send_part(&mut self, run: BuiltRun, last: bool) {
         self.runs += usize::from(last);
         self.spans += run.spans.len();
+        let metrics = self
+            .metrics
+            .as_mut()
+            .map(|m| m.observe(&run.spans))
+            .filter(|m| !m.is_empty());
+        let resource = sink::resource_for(&run.system, self.config);
+        let request = metrics.map(|m| crate::trace::metrics::request(m, &resource));
+        let points = request
+            .as_ref()
+            .map_or(0, crate::trace::metrics::point_count);
+        self.points += points;
         if self.options.dry_run {
+            let metrics = match points {
+                0 => String::new(),
+                n => format!(" and {n} metric points"),
+            };
             self.say(format_args!(
-                "would send {} spans of {} run {} (trace {}) to {}",
+                "would send {} spans{metrics} of {} run {} (trace {}) to {}",
                 run.spans.len(),
                 run.system,
                 run.run_id,
@@ -165,12 +191,20 @@ impl<'a> Delivery<'a> {
         let Some(sink) = self.sink.as_mut() else {
             return;
         };
-        let resource = sink::resource_for(&run.system, self.config);
         match sink.send(run, &resource) {
             Ok(n) => self.sent += n,
             Err(e) => {
                 report(e);
                 self.failed = true;
+            }
+        }
+        if let Some(request) = request {
+            match sink.send_metrics(request) {
+                Ok(n) => self.points_sent += n,
+                Err(e) => {
+                    report(e);
+                    self.failed = true;
+                }
             }
         }
     }
@@ -198,8 +232,18 @@ impl<'a> Delivery<'a> {
         if !self.options.quiet && self.runs > 0 && self.config.exporters != [ExporterKind::Console]
         {
             let switched = self.sink.as_ref().and_then(|s| s.otlp_destination());
+            let metrics = match (&self.config.metrics, self.points) {
+                (None, _) => String::new(),
+                (Some(_), 0) => " (no metric points)".to_owned(),
+                (Some(m), n) if self.config.exporters.contains(&ExporterKind::Otlp) => format!(
+                    ", and {} of {n} metric points to {}",
+                    self.points_sent,
+                    m.otlp.otlp_destination()
+                ),
+                (Some(_), n) => format!(", and {} of {n} metric points", self.points_sent),
+            };
             report(format!(
-                "{} {} of {} spans from {} run(s) to {}",
+                "{} {} of {} spans from {} run(s) to {}{metrics}",
                 if self.failed {
                     "delivered only"
                 } else {

@@ -70,6 +70,17 @@ impl Sink for FileSink {
         Ok(spans)
     }
 
+    /// Metrics lines go into the same file, as the Collector's file exporter writes them.
+    fn send_metrics(
+        &mut self,
+        request: opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
+    ) -> Result<usize, SinkError> {
+        let mut line = serde_json::to_vec(&request).map_err(|e| self.write_err(e))?;
+        line.push(b'\n');
+        self.out.write_all(&line).map_err(|e| self.write_err(e))?;
+        Ok(crate::trace::metrics::point_count(&request))
+    }
+
     fn finish(&mut self) -> Result<(), SinkError> {
         self.out.flush().map_err(|e| self.write_err(e))
     }

@@ -13,6 +13,7 @@ pub(crate) mod spool;
 pub(crate) mod transport;
 
 use opentelemetry::KeyValue;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
@@ -34,6 +35,10 @@ pub enum SinkError {
 /// run is not copied.
 pub trait Sink {
     fn send(&mut self, run: BuiltRun, resource: &Resource) -> Result<usize, SinkError>;
+    /// Delivers one run's metrics (`--metrics`); returns how many data points went out.
+    fn send_metrics(&mut self, request: ExportMetricsServiceRequest) -> Result<usize, SinkError> {
+        Ok(crate::trace::metrics::point_count(&request))
+    }
     /// Flushes whatever is buffered; called once after the last run.
     fn finish(&mut self) -> Result<(), SinkError> {
         Ok(())
@@ -93,16 +98,22 @@ fn open_one(kind: ExporterKind, config: &SinkConfig) -> Result<Box<dyn Sink>, Si
 /// is what every one of them took.
 struct Tee(Vec<Box<dyn Sink>>);
 
-impl Sink for Tee {
-    fn send(&mut self, run: BuiltRun, resource: &Resource) -> Result<usize, SinkError> {
+impl Tee {
+    /// Gives each sink its copy (the last one the original); the count is what every one of
+    /// them took, and the first error is returned once all have had theirs.
+    fn each<T: Clone>(
+        &mut self,
+        item: T,
+        send: impl Fn(&mut Box<dyn Sink>, T) -> Result<usize, SinkError>,
+    ) -> Result<usize, SinkError> {
         let mut delivered = usize::MAX;
         let mut first_error = None;
         let last = self.0.len() - 1;
-        let mut run = Some(run);
+        let mut item = Some(item);
         for (i, sink) in self.0.iter_mut().enumerate() {
-            let copy = if i == last { run.take() } else { run.clone() };
+            let copy = if i == last { item.take() } else { item.clone() };
             let Some(copy) = copy else { break };
-            match sink.send(copy, resource) {
+            match send(sink, copy) {
                 Ok(n) => delivered = delivered.min(n),
                 Err(e) => {
                     delivered = 0;
@@ -114,6 +125,16 @@ impl Sink for Tee {
             Some(e) => Err(e),
             None => Ok(delivered),
         }
+    }
+}
+
+impl Sink for Tee {
+    fn send(&mut self, run: BuiltRun, resource: &Resource) -> Result<usize, SinkError> {
+        self.each(run, |sink, run| sink.send(run, resource))
+    }
+
+    fn send_metrics(&mut self, request: ExportMetricsServiceRequest) -> Result<usize, SinkError> {
+        self.each(request, |sink, request| sink.send_metrics(request))
     }
 
     fn hold_until_finish(&mut self) {

@@ -6,6 +6,7 @@
 //! everything not yet delivered goes straight to the spool, so a dead collector costs one
 //! `--timeout`, not one per run.
 
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use std::path::PathBuf;
 
@@ -19,6 +20,7 @@ use crate::sink::spool::{Destination, Spool};
 use crate::sink::transport::{Accepted, ExportError, Transport, Undelivered};
 use crate::sink::{into_chunks, Sink, SinkError};
 use crate::trace::build::BuiltRun;
+use crate::trace::metrics::point_count;
 
 pub struct OtlpSink {
     transport: Transport,
@@ -35,6 +37,19 @@ pub struct OtlpSink {
     /// Spans of requests the collector refused for good, and where they were set aside.
     refused: usize,
     set_aside: Option<PathBuf>,
+    /// `--metrics`: their own endpoint and tally.
+    metrics: Option<MetricsPath>,
+}
+
+/// Where metrics go over OTLP, and what became of them.
+struct MetricsPath {
+    transport: Transport,
+    destination: String,
+    /// Why the metrics endpoint was given up on.
+    broken: Option<String>,
+    undelivered: usize,
+    refused: usize,
+    rejected: i64,
 }
 
 impl OtlpSink {
@@ -59,6 +74,22 @@ impl OtlpSink {
             set_aside: None,
             lost: 0,
             lost_why: None,
+            metrics: match &config.metrics {
+                Some(m) => Some(MetricsPath {
+                    transport: Transport::new(&m.otlp)?,
+                    destination: format!(
+                        "{} ({}, endpoint from {})",
+                        m.otlp.endpoint_display(),
+                        m.otlp.protocol.as_str(),
+                        m.otlp.endpoint_origin
+                    ),
+                    broken: None,
+                    undelivered: 0,
+                    refused: 0,
+                    rejected: 0,
+                }),
+                None => None,
+            },
         })
     }
 }
@@ -81,8 +112,89 @@ impl Sink for OtlpSink {
         Ok(sent)
     }
 
+    /// Metrics go as one request per run (a run's points are few): no halving; a request
+    /// refused for good is set aside, one not delivered is kept in the same spool as spans
+    /// (`retrace send` replays both).
+    fn send_metrics(&mut self, request: ExportMetricsServiceRequest) -> Result<usize, SinkError> {
+        let points = point_count(&request);
+        let Some(path) = self.metrics.as_mut() else {
+            return Ok(0);
+        };
+        let result = match path.broken {
+            Some(_) => None,
+            None => {
+                let deadline = path.transport.deadline();
+                Some(path.transport.export(&request, deadline))
+            }
+        };
+        match result {
+            Some(Ok(accepted)) => {
+                let rejected = accepted.rejected.clamp(0, points as i64);
+                if rejected > 0 {
+                    report(format!(
+                        "{} rejected {rejected} of {points} metric points: {}",
+                        path.destination, accepted.message
+                    ));
+                    path.rejected += rejected;
+                }
+                Ok(points - rejected as usize)
+            }
+            // The endpoint gone (now, or before): kept for `retrace send`.
+            None
+            | Some(Err(ExportError {
+                kind: Undelivered::Unreachable,
+                ..
+            })) => {
+                if let Some(Err(e)) = result {
+                    report(format!(
+                        "could not deliver metrics to {}: {e}",
+                        path.destination
+                    ));
+                    path.broken = Some(e.message);
+                }
+                path.undelivered += points;
+                keep(
+                    &mut self.spool,
+                    &mut self.lost,
+                    &mut self.lost_why,
+                    &request,
+                    points,
+                );
+                Ok(0)
+            }
+            Some(Err(e)) => {
+                path.refused += points;
+                let aside = self.spool.as_ref().map(|s| s.set_aside(&request));
+                let whereto = match aside {
+                    Some(Ok(file)) => format!("set aside in {}", file.display()),
+                    Some(Err(problem)) => format!("cannot be set aside ({problem}): lost"),
+                    None => "lost (no spool)".to_owned(),
+                };
+                report(format!(
+                    "{} refused {points} metric points for good: {e}; {whereto}",
+                    path.destination
+                ));
+                Ok(0)
+            }
+        }
+    }
+
     fn finish(&mut self) -> Result<(), SinkError> {
         let mut problems = Vec::new();
+        if let Some(m) = &self.metrics {
+            if m.undelivered > 0 {
+                problems.push(format!("{} metric points not delivered", m.undelivered));
+            }
+            if m.refused > 0 {
+                problems.push(format!("{} metric points refused for good", m.refused));
+            }
+            if m.rejected > 0 {
+                problems.push(format!(
+                    "{} metric points rejected by the collector",
+                    m.rejected
+                ));
+            }
+        }
         if self.undelivered > 0 {
             let mut text = format!("{} spans not delivered", self.undelivered);
             if let Some(hint) = self.spool.as_ref().and_then(Spool::kept_hint) {
@@ -207,18 +319,34 @@ impl OtlpSink {
     /// what was lost.
     fn keep(&mut self, request: ExportTraceServiceRequest, spans: usize) {
         self.undelivered += spans;
-        match &mut self.spool {
-            Some(spool) if self.lost_why.is_none() => {
-                if let Err(e) = spool.keep(&request, spans) {
-                    report(format!(
-                        "{e}; {spans} spans lost here, and every one after them"
-                    ));
-                    self.lost_why = Some(e);
-                    self.lost += spans;
-                }
+        keep(
+            &mut self.spool,
+            &mut self.lost,
+            &mut self.lost_why,
+            &request,
+            spans,
+        );
+    }
+}
+
+/// Keeps a request (spans or metric points) in the spool; once the spool cannot be written
+/// (a full disk), what follows is counted as lost.
+fn keep(
+    spool: &mut Option<Spool>,
+    lost: &mut usize,
+    lost_why: &mut Option<String>,
+    request: &impl serde::Serialize,
+    items: usize,
+) {
+    match spool {
+        Some(spool) if lost_why.is_none() => {
+            if let Err(e) = spool.keep(request, items) {
+                report(format!("{e}; {items} lost here, and everything after them"));
+                *lost_why = Some(e);
+                *lost += items;
             }
-            _ => self.lost += spans,
         }
+        _ => *lost += items,
     }
 }
 

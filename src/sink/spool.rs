@@ -89,11 +89,7 @@ impl Spool {
 
     /// Appends one request; the file is created (and locked for this process's life) on
     /// first use.
-    pub fn keep(
-        &mut self,
-        request: &ExportTraceServiceRequest,
-        spans: usize,
-    ) -> Result<(), String> {
+    pub fn keep(&mut self, request: &impl serde::Serialize, spans: usize) -> Result<(), String> {
         if self.file.is_none() {
             let (path, file) = create_locked(&self.dir, &self.name)?;
             if let Some(destination) = &self.destination {
@@ -120,7 +116,7 @@ impl Spool {
     }
 
     /// Sets a request the collector refused for good aside; returns the file it went to.
-    pub fn set_aside(&self, request: &ExportTraceServiceRequest) -> Result<PathBuf, String> {
+    pub fn set_aside(&self, request: &impl serde::Serialize) -> Result<PathBuf, String> {
         let line = serde_json::to_string(request).map_err(|e| e.to_string())?;
         set_aside(&self.dir, &self.name, &line)
     }

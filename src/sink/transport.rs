@@ -15,6 +15,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -22,7 +23,7 @@ use prost::bytes::Bytes;
 use prost::Message;
 
 use crate::report::report;
-use crate::sink::config::{path_of, Compression, Protocol, SinkConfig};
+use crate::sink::config::{path_of, Compression, Protocol, Signal, SinkConfig};
 use crate::sink::doctor;
 use crate::sink::SinkError;
 
@@ -90,6 +91,12 @@ impl ExportError {
     }
 }
 
+/// A request of one of the signals retrace sends (spans, metrics): protobuf for gRPC and
+/// HTTP/protobuf, OTLP/JSON for HTTP/JSON.
+pub trait OtlpRequest: Message + serde::Serialize {}
+impl OtlpRequest for ExportTraceServiceRequest {}
+impl OtlpRequest for ExportMetricsServiceRequest {}
+
 pub struct Transport {
     kind: Kind,
     timeout: Duration,
@@ -113,6 +120,8 @@ enum Kind {
         metadata: tonic::metadata::MetadataMap,
         /// Declared after the client so it is dropped last.
         runtime: tokio::runtime::Runtime,
+        /// The signal's Export method.
+        path: http::uri::PathAndQuery,
     },
 }
 
@@ -154,7 +163,7 @@ impl Transport {
     /// on, with a warning naming the flag that would have been right.
     pub fn export(
         &mut self,
-        request: &ExportTraceServiceRequest,
+        request: &impl OtlpRequest,
         deadline: Instant,
     ) -> Result<Accepted, ExportError> {
         // Encoded once: a retry sends the same bytes.
@@ -233,15 +242,16 @@ impl Transport {
         let mut config = self.config.clone();
         let was = config.protocol;
         config.protocol = protocol;
+        let signal_path = config.signal.http_path();
         config.endpoint = match protocol {
             Protocol::Grpc => {
                 let base = config.endpoint.trim_end_matches('/');
-                base.strip_suffix("/v1/traces").unwrap_or(base).to_owned()
+                base.strip_suffix(signal_path).unwrap_or(base).to_owned()
             }
             Protocol::HttpProtobuf | Protocol::HttpJson => {
                 let path = path_of(&config.endpoint);
                 if path.is_empty() || path == "/" {
-                    format!("{}/v1/traces", config.endpoint.trim_end_matches('/'))
+                    format!("{}{signal_path}", config.endpoint.trim_end_matches('/'))
                 } else {
                     config.endpoint.clone()
                 }
@@ -287,7 +297,7 @@ impl Transport {
 
     /// The request as the wire carries it: protobuf (gRPC, HTTP/protobuf) or OTLP/JSON,
     /// gzipped for HTTP when asked (gRPC compresses in its own framing).
-    fn encode(&self, request: &ExportTraceServiceRequest) -> Result<Bytes, String> {
+    fn encode(&self, request: &impl OtlpRequest) -> Result<Bytes, String> {
         match &self.kind {
             Kind::Http { json, gzip, .. } => {
                 let body = if *json {
@@ -324,6 +334,7 @@ impl Transport {
                 client,
                 metadata,
                 runtime,
+                path,
             } => {
                 let mut call = tonic::Request::new(body.clone());
                 *call.metadata_mut() = metadata.clone();
@@ -333,7 +344,7 @@ impl Transport {
                     client.ready().await.map_err(|e| {
                         tonic::Status::unknown(format!("the channel is not ready: {e}"))
                     })?;
-                    client.unary(call, EXPORT_PATH.clone(), EncodedExport).await
+                    client.unary(call, path.clone(), EncodedExport).await
                 };
                 let answer = runtime.block_on(async { tokio::time::timeout(left, export).await });
                 match answer {
@@ -565,19 +576,28 @@ fn grpc(config: &SinkConfig) -> Result<Kind, String> {
             .map_err(|_| format!("the value of header {k:?} is not valid gRPC metadata"))?;
         metadata.insert(key, value);
     }
+    let path = match config.signal {
+        Signal::Traces => TRACE_EXPORT.clone(),
+        Signal::Metrics => METRICS_EXPORT.clone(),
+    };
     Ok(Kind::Grpc {
         client: Box::new(client),
         metadata,
         runtime,
+        path,
     })
 }
 
-static EXPORT_PATH: http::uri::PathAndQuery = http::uri::PathAndQuery::from_static(
+static TRACE_EXPORT: http::uri::PathAndQuery = http::uri::PathAndQuery::from_static(
     "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
 );
+static METRICS_EXPORT: http::uri::PathAndQuery = http::uri::PathAndQuery::from_static(
+    "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+);
 
-/// TraceService/Export with a request already encoded (`Transport::encode`), so a retry
-/// neither clones nor re-encodes it.
+/// An Export call with a request already encoded (`Transport::encode`), so a retry neither
+/// clones nor re-encodes it. The answer is read as a trace response: the metrics response is
+/// the same message on the wire (`partial_success` = 1 {rejected count = 1, message = 2}).
 #[derive(Clone, Copy)]
 struct EncodedExport;
 

@@ -4,6 +4,7 @@ pub mod build;
 pub mod carrier;
 pub mod context;
 pub(crate) mod ids;
+pub mod metrics;
 pub(crate) mod semconv;
 pub(crate) mod timeline;
 

@@ -53,6 +53,23 @@ impl EnvSnapshot {
             .map(|(k, v)| (k.as_str(), v.clone()))
     }
 
+    /// The snapshot as the metrics signal sees it: `OTEL_EXPORTER_OTLP_METRICS_<X>` in the
+    /// place of the traces variables (which do not apply to metrics).
+    pub(super) fn for_metrics(&self) -> EnvSnapshot {
+        let mut vars: BTreeMap<String, String> = self
+            .0
+            .iter()
+            .filter(|(k, _)| !k.starts_with("OTEL_EXPORTER_OTLP_TRACES_"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (k, v) in &self.0 {
+            if let Some(suffix) = k.strip_prefix("OTEL_EXPORTER_OTLP_METRICS_") {
+                vars.insert(format!("OTEL_EXPORTER_OTLP_TRACES_{suffix}"), v.clone());
+            }
+        }
+        EnvSnapshot(vars)
+    }
+
     /// `OTEL_EXPORTER_OTLP_TRACES_<X>`, else `OTEL_EXPORTER_OTLP_<X>`, with the variable's name.
     pub(super) fn exporter_var(&self, suffix: &str) -> Option<(String, String)> {
         self.get(&format!("OTEL_EXPORTER_OTLP_TRACES_{suffix}"))

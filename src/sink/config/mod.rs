@@ -130,6 +130,10 @@ pub struct SinkFlags {
     pub spool: Option<PathBuf>,
     /// `--no-spool`
     pub no_spool: bool,
+    /// `--metrics`: the runs' metrics too (README "Metrics").
+    pub metrics: bool,
+    /// `--metrics-run-id`: the run id on every metric point.
+    pub metrics_run_id: bool,
 }
 
 /// Export settings from a file — a workflow's `otel:` block (Dagu's) or an OpenTelemetry
@@ -216,6 +220,38 @@ pub struct SinkConfig {
     pub chunk_size: usize,
     /// Where undelivered spans are kept (None: `--no-spool`, or no home directory).
     pub spool: Option<PathBuf>,
+    /// What this configuration's endpoint receives.
+    pub signal: Signal,
+    /// Metrics are sent too (to the same exporters), with these OTLP settings.
+    pub metrics: Option<MetricsSettings>,
+}
+
+/// The OTLP signal an endpoint receives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Signal {
+    #[default]
+    Traces,
+    Metrics,
+}
+
+impl Signal {
+    /// The HTTP path of the signal (`/v1/traces`).
+    pub fn http_path(self) -> &'static str {
+        match self {
+            Signal::Traces => "/v1/traces",
+            Signal::Metrics => "/v1/metrics",
+        }
+    }
+}
+
+/// Where and how metrics go: the OTLP settings resolved from `OTEL_EXPORTER_OTLP_METRICS_*` >
+/// `OTEL_EXPORTER_OTLP_*` > the flags' endpoint with its path for metrics.
+#[derive(Clone, Debug)]
+pub struct MetricsSettings {
+    /// `--metrics-run-id`
+    pub run_id: bool,
+    /// The metrics endpoint's configuration (its `signal` is `Metrics`).
+    pub otlp: Box<SinkConfig>,
 }
 
 impl fmt::Debug for SinkConfig {
@@ -256,6 +292,8 @@ impl SinkConfig {
             resource: Vec::new(),
             chunk_size: DEFAULT_CHUNK,
             spool: None,
+            signal: Signal::Traces,
+            metrics: None,
         }
     }
 
@@ -278,6 +316,54 @@ impl SinkConfig {
 /// flag, else `OTEL_EXPORTER_OTLP_TRACES_*`, else `OTEL_EXPORTER_OTLP_*`, else the file layers
 /// (a workflow's `otel:` block, then an OpenTelemetry configuration file), else the default.
 pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkError> {
+    let mut config = resolve_signal(flags, env)?;
+    config.metrics = metrics(flags, env, &config)?;
+    Ok(config)
+}
+
+/// Metrics, when `--metrics` or `OTEL_METRICS_EXPORTER` (anything but `none`) asks for them:
+/// sent where the spans go, the OTLP endpoint resolved for the metrics signal. A signal
+/// variable is taken verbatim; otherwise the traces endpoint with `/v1/traces` made
+/// `/v1/metrics` (HTTP; gRPC has one endpoint for both).
+fn metrics(
+    flags: &SinkFlags,
+    env: &EnvSnapshot,
+    traces: &SinkConfig,
+) -> Result<Option<MetricsSettings>, SinkError> {
+    let asked = flags.metrics
+        || env
+            .get("OTEL_METRICS_EXPORTER")
+            .is_some_and(|(_, v)| !v.trim().eq_ignore_ascii_case("none"));
+    if !asked {
+        return Ok(None);
+    }
+    let mut otlp = resolve_signal(flags, &env.for_metrics())?;
+    otlp.endpoint_origin = otlp
+        .endpoint_origin
+        .replace("OTEL_EXPORTER_OTLP_TRACES_", "OTEL_EXPORTER_OTLP_METRICS_");
+    let verbatim = otlp.endpoint_origin == "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT";
+    if otlp.protocol != Protocol::Grpc && !verbatim {
+        otlp.endpoint = for_metrics_path(&otlp.endpoint);
+    }
+    otlp.signal = Signal::Metrics;
+    otlp.exporters = traces.exporters.clone();
+    Ok(Some(MetricsSettings {
+        run_id: flags.metrics_run_id,
+        otlp: Box::new(otlp),
+    }))
+}
+
+/// A traces URL's metrics twin: `…/v1/traces` → `…/v1/metrics` (other paths kept).
+pub fn for_metrics_path(endpoint: &str) -> String {
+    let trimmed = endpoint.trim_end_matches('/');
+    match trimmed.strip_suffix("/v1/traces") {
+        Some(base) => format!("{base}/v1/metrics"),
+        None => endpoint.to_owned(),
+    }
+}
+
+/// One signal's configuration (the traces', or with the metrics variables, the metrics').
+fn resolve_signal(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkError> {
     let file = file_layers(flags, env)?;
     let (exporters, implied_protocol, implied_by_flag) = exporters(flags, env, &file)?;
     let implied = Implied {
@@ -314,6 +400,8 @@ pub fn resolve(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, SinkE
         } else {
             flags.spool.clone().or_else(crate::sink::spool::default_dir)
         },
+        signal: Signal::Traces,
+        metrics: None,
     })
 }
 
@@ -1083,5 +1171,59 @@ mod tests {
         assert_eq!(host_and_port("c"), ("c", None));
         assert!(is_loopback_host("u:p@[::1]:4317"));
         assert!(is_loopback_host("127.0.0.2"));
+    }
+
+    #[test]
+    fn metrics_are_asked_for_and_find_their_endpoint() {
+        let metrics = |flags: SinkFlags, vars: &[(&str, &str)]| {
+            resolve(&flags, &env(vars)).unwrap().metrics.map(|m| {
+                (
+                    m.otlp.endpoint.clone(),
+                    m.otlp.endpoint_origin.clone(),
+                    m.otlp.signal,
+                    m.otlp.headers.clone(),
+                )
+            })
+        };
+        let on = || SinkFlags {
+            metrics: true,
+            ..Default::default()
+        };
+        assert_eq!(metrics(SinkFlags::default(), &[]), None, "off unless asked");
+        assert_eq!(
+            metrics(SinkFlags::default(), &[("OTEL_METRICS_EXPORTER", "none")]),
+            None
+        );
+        let (endpoint, origin, signal, _) =
+            metrics(SinkFlags::default(), &[("OTEL_METRICS_EXPORTER", "otlp")]).unwrap();
+        assert_eq!(endpoint, "http://localhost:4318/v1/metrics");
+        assert_eq!((origin.as_str(), signal), ("default", Signal::Metrics));
+        // The generic base gets the metrics path; a traces URL its twin; gRPC one address.
+        let base = [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")];
+        assert_eq!(metrics(on(), &base).unwrap().0, "http://c:4318/v1/metrics");
+        let flag = SinkFlags {
+            endpoint: Some("https://c/otlp/v1/traces".into()),
+            ..on()
+        };
+        assert_eq!(metrics(flag, &[]).unwrap().0, "https://c/otlp/v1/metrics");
+        let grpc = [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317")];
+        assert_eq!(metrics(on(), &grpc).unwrap().0, "http://c:4317");
+        // The signal's own variables, verbatim; the traces' do not apply to metrics.
+        let own = [
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://t:4318/v1/traces",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                "http://m:4318/custom",
+            ),
+            ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "x-key=m"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-key=t"),
+        ];
+        let (endpoint, origin, _, headers) = metrics(on(), &own).unwrap();
+        assert_eq!(endpoint, "http://m:4318/custom");
+        assert_eq!(origin, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
+        assert_eq!(headers, vec![("x-key".to_owned(), "m".to_owned())]);
     }
 }

@@ -1,4 +1,4 @@
-//! In-process OTLP trace receiver for the integration tests.
+//! In-process OTLP receiver (traces, and metrics) for the integration tests.
 //!
 //! Serves one protocol per instance (gRPC, HTTP/protobuf or HTTP/JSON) on
 //! `127.0.0.1:0` in background threads, records every request it sees and
@@ -13,6 +13,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    metrics_service_server::{MetricsService, MetricsServiceServer},
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     trace_service_server::{TraceService, TraceServiceServer},
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -249,6 +253,7 @@ fn span_count(requests: &[ExportTraceServiceRequest]) -> usize {
 #[derive(Default)]
 struct State {
     requests: Vec<ExportTraceServiceRequest>,
+    metrics: Vec<ExportMetricsServiceRequest>,
     attempts: usize,
     failed: usize,
     headers: Vec<Vec<(String, String)>>,
@@ -310,6 +315,11 @@ impl Shared {
 
     fn accept(&self, req: ExportTraceServiceRequest) {
         self.lock().requests.push(req);
+        self.changed.notify_all();
+    }
+
+    fn accept_metrics(&self, req: ExportMetricsServiceRequest) {
+        self.lock().metrics.push(req);
         self.changed.notify_all();
     }
 
@@ -417,6 +427,11 @@ impl Receiver {
     }
 
     /// All accepted spans flattened, each with its resource attributes and scope name.
+    /// The metrics requests accepted so far, in arrival order.
+    pub fn metrics(&self) -> Vec<ExportMetricsServiceRequest> {
+        self.shared.lock().metrics.clone()
+    }
+
     pub fn spans(&self) -> Vec<ReceivedSpan> {
         flatten(&self.shared.lock().requests)
     }
@@ -529,6 +544,23 @@ impl TraceService for GrpcService {
     }
 }
 
+#[tonic::async_trait]
+impl MetricsService for GrpcService {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        self.shared.record_attempt(Vec::new(), None);
+        match self.shared.verdict() {
+            Verdict::Fail(f) => Err(f.grpc_status()),
+            Verdict::Accept => {
+                self.shared.accept_metrics(request.into_inner());
+                Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+            }
+        }
+    }
+}
+
 fn start_grpc(shared: Arc<Shared>) -> (SocketAddr, Server) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -548,10 +580,15 @@ fn start_grpc(shared: Arc<Shared>) -> (SocketAddr, Server) {
             rt.block_on(async move {
                 let incoming =
                     tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+                let metrics = MetricsServiceServer::new(GrpcService {
+                    shared: shared.clone(),
+                })
+                .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
                 let svc = TraceServiceServer::new(GrpcService { shared })
                     .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
                 let server = tonic::transport::Server::builder()
                     .add_service(svc)
+                    .add_service(metrics)
                     .serve_with_incoming_shutdown(incoming, async move {
                         // Err means the sender is gone: shut down as well.
                         let _ = graceful.wait_for(|stop| *stop).await;
@@ -886,7 +923,7 @@ fn handle_http(shared: &Shared, req: &HttpRequest) -> (HttpResponse, bool) {
         std::thread::sleep(shared.behavior.delay);
     }
     let path = req.path.split('?').next().unwrap_or("");
-    if path != "/v1/traces" {
+    if path != "/v1/traces" && path != "/v1/metrics" {
         return (HttpResponse::text(404, "not found"), false);
     }
     if req.method != "POST" {
@@ -922,6 +959,38 @@ fn handle_http(shared: &Shared, req: &HttpRequest) -> (HttpResponse, bool) {
             HttpResponse::text(status, "receiver: injected failure"),
             matches!(status, 429 | 503),
         );
+    }
+    if path == "/v1/metrics" {
+        let decoded = match kind {
+            Body::Protobuf => {
+                ExportMetricsServiceRequest::decode(req.body.as_slice()).map_err(|e| e.to_string())
+            }
+            Body::Json => serde_json::from_slice::<ExportMetricsServiceRequest>(&req.body)
+                .map_err(|e| e.to_string()),
+        };
+        return match decoded {
+            Ok(d) => {
+                shared.accept_metrics(d);
+                let response = ExportMetricsServiceResponse::default();
+                let resp = match kind {
+                    Body::Protobuf => HttpResponse {
+                        status: 200,
+                        content_type: "application/x-protobuf",
+                        body: response.encode_to_vec(),
+                    },
+                    Body::Json => HttpResponse {
+                        status: 200,
+                        content_type: "application/json",
+                        body: b"{}".to_vec(),
+                    },
+                };
+                (resp, false)
+            }
+            Err(e) => (
+                HttpResponse::text(400, &format!("decode error: {e}")),
+                false,
+            ),
+        };
     }
     let decoded = match kind {
         Body::Protobuf => {

@@ -1,0 +1,600 @@
+//! The metrics of runs, from the spans retrace built for them (README "Metrics"): run and
+//! task durations, queue times, records and bytes, data-quality failures and source
+//! freshness, as OTLP metric data points. Every point is stamped with the time it describes
+//! (a run's or step's end; its start time is the run's start), never the clock; counters and
+//! histograms are delta (one run's contribution each). Each point carries an exemplar with its
+//! span's ids, so a backend can jump from a slow bucket to the trace.
+//!
+//! Spans may come a whole run at once (conversion: the root first) or in parts (the live
+//! runner: the root last); the run's own points are made once its root and steps are all in.
+
+use std::collections::HashMap;
+
+use opentelemetry::trace::{SpanKind, Status};
+use opentelemetry::Value;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{
+    any_value, AnyValue, InstrumentationScope, KeyValue as ProtoKeyValue,
+};
+use opentelemetry_proto::tonic::metrics::v1::{
+    exemplar, metric, number_data_point, AggregationTemporality, Exemplar, Gauge, Histogram,
+    HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
+use opentelemetry_sdk::trace::SpanData;
+use opentelemetry_sdk::Resource;
+
+use crate::record::Nanos;
+use crate::trace::semconv as sc;
+
+// The metric names (README "Metrics").
+pub const RUN_DURATION: &str = "cicd.pipeline.run.duration";
+pub const RUN_ERRORS: &str = "cicd.pipeline.run.errors";
+pub const TASK_DURATION: &str = "pipeline.task.duration";
+pub const TASK_QUEUE_DURATION: &str = "pipeline.task.queue_duration";
+pub const RECORDS_WRITTEN: &str = "pipeline.records.written";
+pub const BYTES_PROCESSED: &str = "pipeline.bytes.processed";
+pub const DQ_FAILED_RECORDS: &str = "pipeline.data_quality.failed_records";
+pub const DQ_FRESHNESS: &str = "dq.freshness_seconds";
+
+// Attribute names the metrics read or add.
+const RUN_STATE: &str = "cicd.pipeline.run.state";
+const DQ_TABLE: &str = "dq.table";
+const DBT_RESOURCE_TYPE: &str = "dbt.resource_type";
+const DBT_MATERIALIZED: &str = "dbt.materialized";
+const DBT_FAILURES: &str = "dbt.failures";
+const DBT_TEST_SEVERITY: &str = "dbt.test.severity";
+const DBT_STATUS: &str = "dbt.status";
+const DBT_FRESHNESS_STATUS: &str = "dbt.freshness.status";
+const DBT_FRESHNESS_AGE: &str = "dbt.freshness.max_loaded_at_time_ago_in_s";
+const AIRFLOW_RUN_QUEUED_AT: &str = "airflow.dag_run.queued_at";
+const AIRFLOW_TRY_QUEUED_WHEN: &str = "airflow.task_instance.queued_when";
+
+/// Histogram bucket bounds in seconds: a dbt test (tens of ms) to a day-long backfill.
+const SECONDS_BOUNDS: &[f64] = &[
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+    3600.0, 7200.0, 21600.0, 86400.0,
+];
+
+/// A run whose root has not come yet (a live run), or is being read.
+#[derive(Default)]
+struct Pending {
+    root: Option<SpanData>,
+    /// `error.type` of each failed step (by task name), the last attempt counting.
+    failed: HashMap<String, String>,
+    /// The steps' points, their start times still to be the run's start.
+    points: Points,
+}
+
+/// Turns spans into metric points as they come.
+#[derive(Default)]
+pub struct Metrics {
+    /// `--metrics-run-id`: the run id on every point (off: the conventions make it opt-in,
+    /// for cardinality).
+    pub run_id_attribute: bool,
+    pending: HashMap<[u8; 16], Pending>,
+}
+
+impl Metrics {
+    pub fn new(run_id_attribute: bool) -> Metrics {
+        Metrics {
+            run_id_attribute,
+            pending: HashMap::new(),
+        }
+    }
+
+    /// The points of `spans` (one run's, whole or a part of it), grouped by metric. A step's
+    /// points wait for its run's root (their start time is the run's start).
+    pub fn observe(&mut self, spans: &[SpanData]) -> Vec<Metric> {
+        // A test's tested table is the step it links to: names by span id.
+        let task_names: HashMap<[u8; 8], &str> = spans
+            .iter()
+            .filter_map(|s| {
+                let name = text(s, sc::CICD_TASK_NAME)?;
+                Some((s.span_context.span_id().to_bytes(), name))
+            })
+            .collect();
+        let mut completed = Vec::new();
+        for root in spans.iter().filter(|s| s.span_kind == SpanKind::Server) {
+            let trace = root.span_context.trace_id().to_bytes();
+            self.pending.entry(trace).or_default().root = Some(root.clone());
+            completed.push(trace);
+        }
+        for span in spans.iter().filter(|s| s.span_kind != SpanKind::Server) {
+            let trace = span.span_context.trace_id().to_bytes();
+            let pending = self.pending.entry(trace).or_default();
+            let task = text(span, sc::CICD_TASK_NAME).unwrap_or_default();
+            if matches!(span.status, Status::Error { .. }) {
+                let error_type = text(span, sc::ERROR_TYPE).unwrap_or("_OTHER").to_owned();
+                pending.failed.insert(task.to_owned(), error_type);
+            } else {
+                // A later attempt that did not fail clears the step.
+                pending.failed.remove(task);
+            }
+            step_points(span, &task_names, &mut pending.points);
+        }
+        let mut out = Points::default();
+        for trace in completed {
+            // Conversion sends the root first and the steps with it; the live runner sends the
+            // root last. Either way the run is complete when the call that brings its root
+            // ends.
+            let Some(mut pending) = self.pending.remove(&trace) else {
+                continue;
+            };
+            let Some(root) = pending.root.take() else {
+                continue;
+            };
+            let start = unsigned(nanos(root.start_time));
+            let pipeline = text(&root, sc::CICD_PIPELINE_NAME).unwrap_or(&root.name);
+            let mut names = vec![kv(sc::CICD_PIPELINE_NAME, pipeline)];
+            if self.run_id_attribute {
+                if let Some(id) = text(&root, sc::CICD_PIPELINE_RUN_ID) {
+                    names.push(kv(sc::CICD_PIPELINE_RUN_ID, id));
+                }
+            }
+            run_points(&root, &pending.failed, self.run_id_attribute, &mut out);
+            out.append(pending.points, start, &names);
+        }
+        out.into_metrics()
+    }
+}
+
+/// Points grouped by metric, in a stable order.
+#[derive(Default)]
+struct Points {
+    metrics: Vec<Metric>,
+}
+
+impl Points {
+    fn metric(&mut self, name: &str, unit: &str, make: fn() -> metric::Data) -> &mut metric::Data {
+        let at = match self.metrics.iter().position(|m| m.name == name) {
+            Some(at) => at,
+            None => {
+                self.metrics.push(Metric {
+                    name: name.to_owned(),
+                    description: String::new(),
+                    unit: unit.to_owned(),
+                    metadata: Vec::new(),
+                    data: Some(make()),
+                });
+                self.metrics.len() - 1
+            }
+        };
+        self.metrics[at].data.get_or_insert_with(make)
+    }
+
+    fn histogram(&mut self, name: &str, seconds: f64, at: At, attributes: Vec<ProtoKeyValue>) {
+        let data = self.metric(name, "s", || {
+            metric::Data::Histogram(Histogram {
+                data_points: Vec::new(),
+                aggregation_temporality: AggregationTemporality::Delta as i32,
+            })
+        });
+        if let metric::Data::Histogram(h) = data {
+            let bucket = SECONDS_BOUNDS.partition_point(|&b| b < seconds);
+            let mut bucket_counts = vec![0; SECONDS_BOUNDS.len() + 1];
+            bucket_counts[bucket] = 1;
+            h.data_points.push(HistogramDataPoint {
+                attributes,
+                start_time_unix_nano: at.start,
+                time_unix_nano: at.time,
+                count: 1,
+                sum: Some(seconds),
+                bucket_counts,
+                explicit_bounds: SECONDS_BOUNDS.to_vec(),
+                exemplars: vec![at.exemplar(number_data_point_double(seconds))],
+                flags: 0,
+                min: Some(seconds),
+                max: Some(seconds),
+            });
+        }
+    }
+
+    fn counter(
+        &mut self,
+        name: &str,
+        unit: &str,
+        value: i64,
+        at: At,
+        attributes: Vec<ProtoKeyValue>,
+    ) {
+        let data = self.metric(name, unit, || {
+            metric::Data::Sum(Sum {
+                data_points: Vec::new(),
+                aggregation_temporality: AggregationTemporality::Delta as i32,
+                is_monotonic: true,
+            })
+        });
+        if let metric::Data::Sum(s) = data {
+            s.data_points.push(NumberDataPoint {
+                attributes,
+                start_time_unix_nano: at.start,
+                time_unix_nano: at.time,
+                exemplars: vec![at.exemplar(exemplar::Value::AsInt(value))],
+                flags: 0,
+                value: Some(number_data_point::Value::AsInt(value)),
+            });
+        }
+    }
+
+    fn gauge(
+        &mut self,
+        name: &str,
+        unit: &str,
+        value: f64,
+        at: At,
+        attributes: Vec<ProtoKeyValue>,
+    ) {
+        let data = self.metric(name, unit, || {
+            metric::Data::Gauge(Gauge {
+                data_points: Vec::new(),
+            })
+        });
+        if let metric::Data::Gauge(g) = data {
+            g.data_points.push(NumberDataPoint {
+                attributes,
+                start_time_unix_nano: at.start,
+                time_unix_nano: at.time,
+                exemplars: vec![at.exemplar(number_data_point_double(value))],
+                flags: 0,
+                value: Some(number_data_point::Value::AsDouble(value)),
+            });
+        }
+    }
+
+    fn into_metrics(self) -> Vec<Metric> {
+        self.metrics
+    }
+
+    /// Adds a run's step points, each now starting at `start` (the run's start) and named
+    /// with the run's pipeline (and run id, when asked: steps do not carry them), except
+    /// freshness, which is a table's.
+    fn append(&mut self, other: Points, start: u64, names: &[ProtoKeyValue]) {
+        for mut metric in other.metrics {
+            let named = metric.name != DQ_FRESHNESS;
+            let fix = |attributes: &mut Vec<ProtoKeyValue>, at: &mut u64, time: u64| {
+                *at = start.min(time);
+                if named {
+                    for (at, name) in names.iter().enumerate() {
+                        if !attributes.iter().any(|a| a.key == name.key) {
+                            attributes.insert(at, name.clone());
+                        }
+                    }
+                }
+            };
+            match &mut metric.data {
+                Some(metric::Data::Histogram(h)) => h.data_points.iter_mut().for_each(|p| {
+                    fix(
+                        &mut p.attributes,
+                        &mut p.start_time_unix_nano,
+                        p.time_unix_nano,
+                    )
+                }),
+                Some(metric::Data::Sum(s)) => s.data_points.iter_mut().for_each(|p| {
+                    fix(
+                        &mut p.attributes,
+                        &mut p.start_time_unix_nano,
+                        p.time_unix_nano,
+                    )
+                }),
+                Some(metric::Data::Gauge(g)) => g.data_points.iter_mut().for_each(|p| {
+                    fix(
+                        &mut p.attributes,
+                        &mut p.start_time_unix_nano,
+                        p.time_unix_nano,
+                    )
+                }),
+                _ => {}
+            }
+            match self.metrics.iter_mut().find(|m| m.name == metric.name) {
+                Some(mine) => match (&mut mine.data, metric.data) {
+                    (Some(metric::Data::Histogram(a)), Some(metric::Data::Histogram(b))) => {
+                        a.data_points.extend(b.data_points)
+                    }
+                    (Some(metric::Data::Sum(a)), Some(metric::Data::Sum(b))) => {
+                        a.data_points.extend(b.data_points)
+                    }
+                    (Some(metric::Data::Gauge(a)), Some(metric::Data::Gauge(b))) => {
+                        a.data_points.extend(b.data_points)
+                    }
+                    _ => {}
+                },
+                None => self.metrics.push(metric),
+            }
+        }
+    }
+}
+
+fn number_data_point_double(value: f64) -> exemplar::Value {
+    exemplar::Value::AsDouble(value)
+}
+
+/// When a point is, and the span it came from.
+#[derive(Clone, Copy)]
+struct At {
+    start: u64,
+    time: u64,
+    trace: [u8; 16],
+    span: [u8; 8],
+}
+
+impl At {
+    fn of(span: &SpanData, start: Nanos, time: Nanos) -> At {
+        At {
+            start: unsigned(start.min(time)),
+            time: unsigned(time),
+            trace: span.span_context.trace_id().to_bytes(),
+            span: span.span_context.span_id().to_bytes(),
+        }
+    }
+
+    fn exemplar(&self, value: exemplar::Value) -> Exemplar {
+        Exemplar {
+            filtered_attributes: Vec::new(),
+            time_unix_nano: self.time,
+            span_id: self.span.to_vec(),
+            trace_id: self.trace.to_vec(),
+            value: Some(value),
+        }
+    }
+}
+
+fn run_points(root: &SpanData, failed: &HashMap<String, String>, run_id: bool, out: &mut Points) {
+    let (start, end) = (nanos(root.start_time), nanos(root.end_time));
+    let pipeline = text(root, sc::CICD_PIPELINE_NAME)
+        .unwrap_or(&root.name)
+        .to_owned();
+    let mut base = vec![kv(sc::CICD_PIPELINE_NAME, &pipeline)];
+    if run_id {
+        if let Some(id) = text(root, sc::CICD_PIPELINE_RUN_ID) {
+            base.push(kv(sc::CICD_PIPELINE_RUN_ID, id));
+        }
+    }
+    let result = text(root, sc::CICD_PIPELINE_RESULT);
+    let with_state = |state: &str| {
+        let mut a = base.clone();
+        a.push(kv(RUN_STATE, state));
+        if let Some(r) = result {
+            a.push(kv(sc::CICD_PIPELINE_RESULT, r));
+        }
+        a
+    };
+    out.histogram(
+        RUN_DURATION,
+        seconds(end - start),
+        At::of(root, start, end),
+        with_state("executing"),
+    );
+    if let Some(queued) = text(root, AIRFLOW_RUN_QUEUED_AT).and_then(instant) {
+        if queued <= start {
+            out.histogram(
+                RUN_DURATION,
+                seconds(start - queued),
+                At::of(root, queued, start),
+                with_state("pending"),
+            );
+        }
+    }
+    let mut by_type: Vec<(&str, i64)> = Vec::new();
+    for error_type in failed.values() {
+        match by_type.iter_mut().find(|(t, _)| t == error_type) {
+            Some((_, n)) => *n += 1,
+            None => by_type.push((error_type, 1)),
+        }
+    }
+    by_type.sort_unstable();
+    for (error_type, count) in by_type {
+        let mut a = base.clone();
+        a.push(kv(sc::ERROR_TYPE, error_type));
+        out.counter(RUN_ERRORS, "{error}", count, At::of(root, start, end), a);
+    }
+}
+
+fn step_points(span: &SpanData, task_names: &HashMap<[u8; 8], &str>, out: &mut Points) {
+    let (start, end) = (nanos(span.start_time), nanos(span.end_time));
+    // Phases of a step (dbt --phase-spans) are parts of it, not steps.
+    if text(span, sc::CICD_TASK_RUN_RESULT).is_none() && text(span, sc::CICD_TASK_NAME).is_none() {
+        return;
+    }
+    // The run's start replaces this once the root is in (`Points::append`).
+    let window = start;
+    let pipeline = text(span, sc::CICD_PIPELINE_NAME);
+    let task = text(span, sc::CICD_TASK_NAME).unwrap_or(&span.name);
+    let mut base = Vec::with_capacity(6);
+    if let Some(p) = pipeline {
+        base.push(kv(sc::CICD_PIPELINE_NAME, p));
+    }
+    base.push(kv(sc::CICD_TASK_NAME, task));
+    let mut attributes = base.clone();
+    if let Some(r) = text(span, sc::CICD_TASK_RUN_RESULT) {
+        attributes.push(kv(sc::CICD_TASK_RUN_RESULT, r));
+    }
+    for key in [DBT_RESOURCE_TYPE, DBT_MATERIALIZED] {
+        if let Some(v) = text(span, key) {
+            attributes.push(kv(key, v));
+        }
+    }
+    let derived = text(span, sc::RETRACE_TIME_SOURCE) == Some("derived");
+    if !derived {
+        out.histogram(
+            TASK_DURATION,
+            seconds(end - start),
+            At::of(span, window, end),
+            attributes.clone(),
+        );
+    }
+    if let Some(queued) = text(span, AIRFLOW_TRY_QUEUED_WHEN).and_then(instant) {
+        if queued <= start && !derived {
+            out.histogram(
+                TASK_QUEUE_DURATION,
+                seconds(start - queued),
+                At::of(span, window, start),
+                attributes.clone(),
+            );
+        }
+    }
+    for (key, metric, unit) in [
+        (sc::PIPELINE_RECORDS_WRITTEN, RECORDS_WRITTEN, "{record}"),
+        (sc::PIPELINE_BYTES_PROCESSED, BYTES_PROCESSED, "By"),
+    ] {
+        if let Some(n) = int(span, key).filter(|n| *n >= 0) {
+            out.counter(
+                metric,
+                unit,
+                n,
+                At::of(span, window, end),
+                attributes.clone(),
+            );
+        }
+    }
+    if text(span, DBT_RESOURCE_TYPE) == Some("test") {
+        if let Some(failures) = int(span, DBT_FAILURES).filter(|n| *n > 0) {
+            let mut a = base.clone();
+            if let Some(severity) = text(span, DBT_TEST_SEVERITY) {
+                a.push(kv(DBT_TEST_SEVERITY, severity));
+            }
+            // The tested table: the first step the test depends on.
+            let tested = span
+                .links
+                .iter()
+                .find_map(|l| task_names.get(&l.span_context.span_id().to_bytes()));
+            if let Some(table) = tested {
+                a.push(kv(DQ_TABLE, table));
+            }
+            out.counter(
+                DQ_FAILED_RECORDS,
+                "{record}",
+                failures,
+                At::of(span, window, end),
+                a,
+            );
+        }
+    }
+    if let Some(age) = float(span, DBT_FRESHNESS_AGE) {
+        let mut a = vec![kv(DQ_TABLE, task)];
+        if let Some(status) = text(span, DBT_STATUS) {
+            a.push(kv(DBT_FRESHNESS_STATUS, status));
+        }
+        out.gauge(DQ_FRESHNESS, "s", age, At::of(span, window, end), a);
+    }
+}
+
+/// One OTLP request for the metrics of one resource.
+pub fn request(metrics: Vec<Metric>, resource: &Resource) -> ExportMetricsServiceRequest {
+    let attributes = resource
+        .iter()
+        .map(|(k, v)| proto_kv(k.as_str(), v))
+        .collect();
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(ProtoResource {
+                attributes,
+                dropped_attributes_count: 0,
+                entity_refs: Vec::new(),
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(InstrumentationScope {
+                    name: "retrace".into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    attributes: Vec::new(),
+                    dropped_attributes_count: 0,
+                }),
+                metrics,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    }
+}
+
+/// How many data points a request holds (what the console and the delivery count).
+pub fn point_count(request: &ExportMetricsServiceRequest) -> usize {
+    request
+        .resource_metrics
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .map(|m| match &m.data {
+            Some(metric::Data::Histogram(h)) => h.data_points.len(),
+            Some(metric::Data::Sum(s)) => s.data_points.len(),
+            Some(metric::Data::Gauge(g)) => g.data_points.len(),
+            Some(metric::Data::ExponentialHistogram(h)) => h.data_points.len(),
+            Some(metric::Data::Summary(s)) => s.data_points.len(),
+            None => 0,
+        })
+        .sum()
+}
+
+fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| &kv.value)
+}
+
+fn text<'a>(span: &'a SpanData, key: &str) -> Option<&'a str> {
+    match attribute(span, key)? {
+        Value::String(s) => Some(s.as_str()),
+        _ => None,
+    }
+}
+
+fn int(span: &SpanData, key: &str) -> Option<i64> {
+    match attribute(span, key)? {
+        Value::I64(n) => Some(*n),
+        Value::F64(f) if f.fract() == 0.0 => Some(*f as i64),
+        Value::String(s) => s.as_str().parse().ok(),
+        _ => None,
+    }
+}
+
+fn float(span: &SpanData, key: &str) -> Option<f64> {
+    match attribute(span, key)? {
+        Value::F64(f) if f.is_finite() => Some(*f),
+        Value::I64(n) => Some(*n as f64),
+        _ => None,
+    }
+}
+
+fn instant(text: &str) -> Option<Nanos> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .ok()?
+        .timestamp_nanos_opt()
+}
+
+fn nanos(t: std::time::SystemTime) -> Nanos {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| Nanos::try_from(d.as_nanos()).unwrap_or(Nanos::MAX))
+}
+
+fn unsigned(n: Nanos) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn seconds(nanos: Nanos) -> f64 {
+    nanos.max(0) as f64 / 1e9
+}
+
+fn kv(key: &str, value: &str) -> ProtoKeyValue {
+    ProtoKeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.to_owned())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn proto_kv(key: &str, value: &Value) -> ProtoKeyValue {
+    let value = match value {
+        Value::Bool(b) => any_value::Value::BoolValue(*b),
+        Value::I64(n) => any_value::Value::IntValue(*n),
+        Value::F64(f) => any_value::Value::DoubleValue(*f),
+        other => any_value::Value::StringValue(other.as_str().into_owned()),
+    };
+    ProtoKeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}
