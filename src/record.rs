@@ -283,6 +283,9 @@ pub struct Run {
     pub native_trace_id: Option<[u8; 16]>,
     #[serde(default)]
     pub attributes: Attributes,
+    /// Events of the run's own span (what `exec`'s command reported through `$RETRACE_SPAN`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Event>,
     #[serde(default)]
     pub steps: Vec<Step>,
 }

@@ -15,7 +15,7 @@ use crate::report::{exit, report};
 use crate::runner::live::{self, LiveRun};
 use crate::runner::process::{self, Launch, Output};
 use crate::runner::spec::{StepSpec, Workflow};
-use crate::runner::{enter_span, inherited_otel, signals, Clock};
+use crate::runner::{enter_span, inherited_otel, signals, step_report, Clock};
 use crate::sink::config::{EnvSnapshot, FileDefaults};
 use crate::sink::delivery::Export;
 use crate::trace::build::Identity;
@@ -304,6 +304,23 @@ impl Scheduler<'_> {
         expand_into(&mut env, &spec.env);
         let mut remove = Vec::new();
         enter_span(&mut env, &mut remove, &identity, span);
+        // Beside the step's log: what the step reports about itself. Absolute: the step may
+        // run in another directory.
+        let report_file = std::path::absolute(log.with_extension("span"))
+            .unwrap_or_else(|_| log.with_extension("span"));
+        let prepared = report_file
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| step_report::prepare(&report_file));
+        match prepared {
+            Ok(()) => env.push((step_report::ENV.into(), report_file.display().to_string())),
+            Err(e) => report(format!(
+                "step {}: {}: cannot create: {e}; ${} is not set",
+                spec.name,
+                report_file.display(),
+                step_report::ENV
+            )),
+        }
         let start = self.clock.now();
         self.progress[i].start.get_or_insert(start);
         let spawned = process::spawn(Launch {
@@ -410,6 +427,11 @@ impl Scheduler<'_> {
     ) {
         let spec = &self.workflow.steps[i];
         let attempt = running.attempt;
+        let reported = step_report::read(
+            &running.log.with_extension("span"),
+            &format!("step {}", spec.name),
+            end,
+        );
         let mut last = Step::new(
             format!("{}#{attempt}", spec.name),
             format!("Step: {} (attempt {attempt})", spec.name),
@@ -434,6 +456,8 @@ impl Scheduler<'_> {
             a.put(sc::PROCESS_PID, i64::from(running.pid));
         }
         a.put(sc::LOG_FILE_PATH, running.log.display().to_string());
+        a.merge(reported.attributes.0.iter().cloned());
+        last.events.extend(reported.events.iter().cloned());
         self.progress[i].attempts.push(last);
 
         let retryable = matches!(outcome, Outcome::Failure | Outcome::Timeout);
@@ -467,6 +491,12 @@ impl Scheduler<'_> {
             if let Some(v) = final_attempt.attributes.get(key) {
                 step.attributes.put(key, v.clone());
             }
+        }
+        // What it reported about itself: on the step, or with retries on each attempt (whose
+        // spans are the step's children; the metrics count those).
+        if spec.retry_limit == 0 {
+            step.attributes.merge(reported.attributes.0);
+            step.events.extend(reported.events);
         }
         let mut records = vec![step];
         if spec.retry_limit > 0 {

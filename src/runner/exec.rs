@@ -14,7 +14,7 @@ use crate::record::{Attributes, Nanos, Outcome, Run};
 use crate::report::report;
 use crate::runner::live::{self, LiveRun};
 use crate::runner::process::{self, Launch, Output};
-use crate::runner::{enter_span, inherited_otel, signals, Clock};
+use crate::runner::{enter_span, inherited_otel, signals, step_report, Clock};
 use crate::sink::config::EnvSnapshot;
 use crate::sink::delivery::{DeliveryOptions, Export};
 use crate::trace::build;
@@ -152,6 +152,16 @@ pub fn exec(
     let mut child_env = inherited_otel(env);
     let mut remove = Vec::new();
     enter_span(&mut child_env, &mut remove, &identity, identity.root());
+    // What the command reports about itself (`$RETRACE_SPAN`), in a file of this run's own.
+    let report_file = std::env::temp_dir().join(format!(
+        "retrace-span-{}-{}",
+        std::process::id(),
+        identity.traceparent(identity.root())[36..52].to_owned()
+    ));
+    let reporting = tracing && step_report::prepare(&report_file).is_ok();
+    if reporting {
+        child_env.push((step_report::ENV.into(), report_file.display().to_string()));
+    }
     if let Some(around) = &around {
         child_env.extend(around.env(&traceparent));
     }
@@ -224,6 +234,12 @@ pub fn exec(
         }
     };
 
+    if reporting {
+        let reported = step_report::read(&report_file, &executable, end);
+        let _ = std::fs::remove_file(&report_file);
+        attributes.merge(reported.attributes.0);
+        live.add_events(reported.events);
+    }
     if let Some(around) = around.as_mut() {
         let wrapper = identity.context(identity.root());
         for run in around.after(start) {

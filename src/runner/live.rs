@@ -42,6 +42,7 @@ pub fn header(run_id: String, name: String, pipeline_name: String, start: Nanos)
         message: None,
         parent: None,
         native_trace_id: None,
+        events: Vec::new(),
         attributes: Attributes::default(),
         steps: Vec::new(),
     }
@@ -129,6 +130,11 @@ impl LiveRun {
 
     /// Ends the run: the closing record, the root span, and the delivery's final flush.
     /// Returns whether every span was delivered.
+    /// Events of the run's own span (what `exec`'s command reported), sent with its end.
+    pub fn add_events(&mut self, events: Vec<crate::record::Event>) {
+        self.run.events.extend(events);
+    }
+
     pub fn end(
         mut self,
         end: Nanos,

@@ -8,6 +8,7 @@ pub mod live;
 pub mod process;
 pub mod signals;
 pub mod spec;
+pub mod step_report;
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 

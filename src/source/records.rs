@@ -65,6 +65,9 @@ pub struct RunEnd {
     /// Attributes known only at the end (e.g. the final status); appended to the header's.
     #[serde(default, skip_serializing_if = "is_empty")]
     pub attributes: Attributes,
+    /// Events of the run's own span (`exec`'s command's `$RETRACE_SPAN` report).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<crate::record::Event>,
 }
 
 fn is_empty(a: &Attributes) -> bool {
@@ -105,6 +108,7 @@ pub fn end_line(run: &Run, end_attributes: &Attributes) -> String {
         outcome: run.outcome,
         message: run.message.clone(),
         attributes: end_attributes.clone(),
+        events: run.events.clone(),
     });
     serde_json::to_string(&line).expect("records serialise")
 }
@@ -190,6 +194,7 @@ impl Source for Records {
                     outcome: Outcome::Unknown,
                     message: None,
                     native_trace_id: None,
+                    events: Vec::new(),
                     attributes: h.attributes,
                     steps: Vec::new(),
                 }),
@@ -203,6 +208,7 @@ impl Source for Records {
                     run.outcome = e.outcome;
                     run.message = e.message;
                     run.attributes.merge(e.attributes.0);
+                    run.events.extend(e.events);
                 }
             }
         }
@@ -276,6 +282,7 @@ mod tests {
                 origin: String::new(),
             }),
             native_trace_id: None,
+            events: Vec::new(),
             attributes: {
                 let mut a = Attributes::default();
                 a.put("dag.name", "etl");

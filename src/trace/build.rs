@@ -131,6 +131,7 @@ struct RootFields {
     outcome: Outcome,
     message: Option<String>,
     attributes: Attributes,
+    events: Vec<crate::record::Event>,
 }
 
 impl<'a> Frame<'a> {
@@ -187,7 +188,11 @@ impl<'a> Frame<'a> {
                 self.timeline.run,
             ),
             dropped_attributes_count: 0,
-            events: SpanEvents::default(),
+            events: {
+                let mut events = SpanEvents::default();
+                events.events = root.events.into_iter().map(to_event).collect();
+                events
+            },
             links: SpanLinks::default(),
             status: status(root.outcome, root.message),
             instrumentation_scope: self.scope.clone(),
@@ -295,6 +300,7 @@ pub fn build(
         outcome,
         message,
         attributes,
+        events,
         steps,
         ..
     } = run;
@@ -305,6 +311,7 @@ pub fn build(
         outcome,
         message,
         attributes,
+        events,
     };
     spans.push(frame.root_span(&run_id, root));
     for (i, step) in steps.into_iter().enumerate() {
@@ -366,6 +373,7 @@ pub fn build_part(
                 outcome: run.outcome,
                 message: run.message.clone(),
                 attributes: run.attributes.clone(),
+                events: run.events.clone(),
             };
             spans.push(frame.root_span(&run.run_id, root));
             continue;
@@ -598,6 +606,7 @@ mod tests {
             message: Some("1 failed".into()),
             parent: None,
             native_trace_id: None,
+            events: Vec::new(),
             attributes: Default::default(),
             steps: vec![task, attempt1, attempt2, after, skipped],
         }

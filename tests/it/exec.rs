@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::common::cli::{retrace, stderr};
+use crate::common::cli::{retrace, run, stderr};
 use crate::common::receiver::{closed_port, Proto, Receiver};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -274,4 +274,33 @@ fn the_dbt_wrapper_leaves_an_older_run_results_alone() {
     let spans = rx.wait_spans(1, WAIT);
     assert_eq!(spans.len(), 1);
     assert_eq!(spans[0].span.name, "dbt");
+}
+
+/// `exec`'s command reports through `$RETRACE_SPAN` as a runner step does.
+#[test]
+fn the_command_reports_its_own_numbers() {
+    let rx = Receiver::start(Proto::HttpProtobuf);
+    let out = run(retrace().arg("exec").args(rx.cli_args()).args([
+        "--",
+        "sh",
+        "-c",
+        "echo 'attr pipeline.bytes.processed=52428800' >> \"$RETRACE_SPAN\"; \
+             echo 'event done' >> \"$RETRACE_SPAN\"; echo 'attr' >> \"$RETRACE_SPAN\"",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("sh: RETRACE_SPAN line 3"),
+        "{}",
+        stderr(&out)
+    );
+    let spans = rx.spans();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(
+        spans[0].attr_i64("pipeline.bytes.processed"),
+        Some(52_428_800)
+    );
+    let event = &spans[0].span.events[0];
+    assert_eq!(event.name, "done");
+    // No time given: the command's end, marked as derived.
+    assert_eq!(event.time_unix_nano, spans[0].span.end_time_unix_nano);
 }

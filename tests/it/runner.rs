@@ -536,3 +536,65 @@ fn a_slow_collector_never_delays_a_timeout() {
     let ran = slow.span.end_time_unix_nano - slow.span.start_time_unix_nano;
     assert!(ran < 1_800_000_000, "{ran} ns");
 }
+
+/// What a step reports about itself through `$RETRACE_SPAN`: on its span, in its records
+/// line (so the conversion later is the same), and in its metrics; a bad line is named.
+#[test]
+fn a_step_reports_its_own_numbers_and_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start(Proto::Grpc);
+    let flow = r#"
+name: counted
+steps:
+  - name: load
+    command: |
+      echo 'attr pipeline.records.written=1200 pipeline.partition.key="2024-05-01"' >> "$RETRACE_SPAN"
+      echo 'event record_validation_failed @1795239100000000000 record.id=42 failure.reason="negative amount"' >> "$RETRACE_SPAN"
+      echo 'rows: 1200' >> "$RETRACE_SPAN"
+"#;
+    let out = run_flow(dir.path(), flow, &rx, &["--metrics"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("step load: RETRACE_SPAN line 3: unknown \"rows:\""),
+        "{}",
+        stderr(&out)
+    );
+    let spans = rx.wait_spans(2, WAIT);
+    let load = by_name(&spans).remove("Step: load").unwrap();
+    assert_eq!(load.attr_i64("pipeline.records.written"), Some(1200));
+    assert_eq!(load.attr_str("pipeline.partition.key"), Some("2024-05-01"));
+    let event = &load.span.events[0];
+    assert_eq!(event.name, "record_validation_failed");
+    assert_eq!(event.time_unix_nano, 1_795_239_100_000_000_000);
+    // The records rebuild it.
+    let again = Receiver::start(Proto::Grpc);
+    let out = run(retrace()
+        .arg("records")
+        .arg(dir.path().join("run.jsonl"))
+        .args(again.cli_args()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(canonical(&again.spans()), canonical(&spans));
+    // And the metrics count it.
+    let written: Vec<_> = rx
+        .metrics()
+        .iter()
+        .flat_map(|r| &r.resource_metrics)
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .filter(|m| m.name == "pipeline.records.written")
+        .cloned()
+        .collect();
+    assert_eq!(written.len(), 1);
+    let Some(opentelemetry_proto::tonic::metrics::v1::metric::Data::Sum(sum)) = &written[0].data
+    else {
+        panic!("a counter");
+    };
+    assert_eq!(
+        sum.data_points[0].value,
+        Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(1200))
+    );
+    assert_eq!(
+        sum.data_points[0].time_unix_nano,
+        load.span.end_time_unix_nano
+    );
+}

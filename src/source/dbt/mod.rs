@@ -561,6 +561,7 @@ fn convert(
         message,
         parent,
         native_trace_id: uuid_bytes(invocation_id),
+        events: Vec::new(),
         attributes,
         steps,
     })
