@@ -43,6 +43,7 @@ const DQ_TABLE: &str = "dq.table";
 const DBT_RESOURCE_TYPE: &str = "dbt.resource_type";
 const DBT_MATERIALIZED: &str = "dbt.materialized";
 const DBT_FAILURES: &str = "dbt.failures";
+const DBT_PHASE: &str = "dbt.phase";
 const DBT_TEST_SEVERITY: &str = "dbt.test.severity";
 const DBT_STATUS: &str = "dbt.status";
 const DBT_FRESHNESS_STATUS: &str = "dbt.freshness.status";
@@ -172,6 +173,24 @@ impl Points {
         });
         if let metric::Data::Histogram(h) = data {
             let bucket = SECONDS_BOUNDS.partition_point(|&b| b < seconds);
+            // One point per series and run: a run's observations of one series (the tries of a
+            // mapped Airflow task) are one delta, as a backend turning deltas into totals
+            // needs (a second point of the same window would be dropped).
+            if let Some(p) = h
+                .data_points
+                .iter_mut()
+                .find(|p| p.attributes == attributes)
+            {
+                p.count += 1;
+                p.sum = Some(p.sum.unwrap_or(0.0) + seconds);
+                p.bucket_counts[bucket] += 1;
+                p.min = Some(p.min.map_or(seconds, |m| m.min(seconds)));
+                p.max = Some(p.max.map_or(seconds, |m| m.max(seconds)));
+                p.time_unix_nano = p.time_unix_nano.max(at.time);
+                p.exemplars
+                    .push(at.exemplar(number_data_point_double(seconds)));
+                return;
+            }
             let mut bucket_counts = vec![0; SECONDS_BOUNDS.len() + 1];
             bucket_counts[bucket] = 1;
             h.data_points.push(HistogramDataPoint {
@@ -206,6 +225,18 @@ impl Points {
             })
         });
         if let metric::Data::Sum(s) = data {
+            if let Some(p) = s
+                .data_points
+                .iter_mut()
+                .find(|p| p.attributes == attributes)
+            {
+                if let Some(number_data_point::Value::AsInt(n)) = &mut p.value {
+                    *n += value;
+                }
+                p.time_unix_nano = p.time_unix_nano.max(at.time);
+                p.exemplars.push(at.exemplar(exemplar::Value::AsInt(value)));
+                return;
+            }
             s.data_points.push(NumberDataPoint {
                 attributes,
                 start_time_unix_nano: at.start,
@@ -231,6 +262,12 @@ impl Points {
             })
         });
         if let metric::Data::Gauge(g) = data {
+            // A gauge's series holds its latest value.
+            g.data_points
+                .retain(|p| p.attributes != attributes || p.time_unix_nano > at.time);
+            if g.data_points.iter().any(|p| p.attributes == attributes) {
+                return;
+            }
             g.data_points.push(NumberDataPoint {
                 attributes,
                 start_time_unix_nano: at.start,
@@ -242,7 +279,17 @@ impl Points {
         }
     }
 
-    fn into_metrics(self) -> Vec<Metric> {
+    /// The metrics, each one's points in time order (a backend turning deltas into totals
+    /// drops a point older than the last it saw of its series).
+    fn into_metrics(mut self) -> Vec<Metric> {
+        for m in &mut self.metrics {
+            match &mut m.data {
+                Some(metric::Data::Histogram(h)) => h.data_points.sort_by_key(|p| p.time_unix_nano),
+                Some(metric::Data::Sum(s)) => s.data_points.sort_by_key(|p| p.time_unix_nano),
+                Some(metric::Data::Gauge(g)) => g.data_points.sort_by_key(|p| p.time_unix_nano),
+                _ => {}
+            }
+        }
         self.metrics
     }
 
@@ -392,8 +439,10 @@ fn run_points(root: &SpanData, failed: &HashMap<String, String>, run_id: bool, o
 
 fn step_points(span: &SpanData, task_names: &HashMap<[u8; 8], &str>, out: &mut Points) {
     let (start, end) = (nanos(span.start_time), nanos(span.end_time));
-    // Phases of a step (dbt --phase-spans) are parts of it, not steps.
-    if text(span, sc::CICD_TASK_RUN_RESULT).is_none() && text(span, sc::CICD_TASK_NAME).is_none() {
+    // Phases of a step (dbt --phase-spans) are parts of it, not steps; a runner step with
+    // retries counts through its attempts.
+    if attribute(span, DBT_PHASE).is_some() || attribute(span, sc::RETRACE_STEP_ATTEMPTS).is_some()
+    {
         return;
     }
     // The run's start replaces this once the root is in (`Points::append`).

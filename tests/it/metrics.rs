@@ -41,6 +41,8 @@ struct Point {
     time: u64,
     /// Delta for sums and histograms; None for gauges.
     delta: Option<bool>,
+    /// Observations in a histogram point (1 for the others).
+    count: u64,
     exemplar_span: Option<String>,
 }
 
@@ -68,8 +70,12 @@ fn points(requests: &[ExportMetricsServiceRequest]) -> Vec<Point> {
         match &m.data {
             Some(metric::Data::Histogram(h)) => {
                 for p in &h.data_points {
-                    assert_eq!(p.count, 1, "one observation per point");
-                    assert_eq!(p.bucket_counts.iter().sum::<u64>(), 1);
+                    assert_eq!(p.bucket_counts.iter().sum::<u64>(), p.count);
+                    assert_eq!(
+                        p.exemplars.len() as u64,
+                        p.count,
+                        "one exemplar per observation"
+                    );
                     out.push(Point {
                         metric: m.name.clone(),
                         unit: m.unit.clone(),
@@ -78,6 +84,7 @@ fn points(requests: &[ExportMetricsServiceRequest]) -> Vec<Point> {
                         start: p.start_time_unix_nano,
                         time: p.time_unix_nano,
                         delta: Some(h.aggregation_temporality == delta),
+                        count: p.count,
                         exemplar_span: p.exemplars.first().map(|e| hex(&e.span_id)),
                     });
                 }
@@ -98,6 +105,7 @@ fn points(requests: &[ExportMetricsServiceRequest]) -> Vec<Point> {
                         start: p.start_time_unix_nano,
                         time: p.time_unix_nano,
                         delta: Some(s.aggregation_temporality == delta),
+                        count: 1,
                         exemplar_span: p.exemplars.first().map(|e| hex(&e.span_id)),
                     });
                 }
@@ -117,6 +125,7 @@ fn points(requests: &[ExportMetricsServiceRequest]) -> Vec<Point> {
                         start: p.start_time_unix_nano,
                         time: p.time_unix_nano,
                         delta: None,
+                        count: 1,
                         exemplar_span: p.exemplars.first().map(|e| hex(&e.span_id)),
                     });
                 }
@@ -397,24 +406,44 @@ fn airflow_queue_times_and_the_runs_pending_time() {
     );
     assert_eq!(pending.value, (started - queued) as f64 / 1e9);
     assert_eq!((pending.start, pending.time), (queued, started));
-    // Each try's queue time: queued_when → start_date.
-    let queue: Vec<&&Point> = of_run
+    // Each try's queue time: queued_when → start_date; the tries of one task (a mapped
+    // task's, a retried one's) are one point of their series.
+    let mut expected: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for t in tries.values() {
+        let (Some(q), Some(s)) = (t["queued_when"].as_str(), t["start_date"].as_str()) else {
+            continue;
+        };
+        let task = t["task_id"].as_str().unwrap().to_owned();
+        expected
+            .entry(task)
+            .or_default()
+            .push((nanos(s) - nanos(q)) as f64 / 1e9);
+    }
+    // (A retried task's tries differ in result: a series each.)
+    let mut queue: BTreeMap<String, (u64, f64)> = BTreeMap::new();
+    for p in of_run
         .iter()
         .filter(|p| p.metric == "pipeline.task.queue_duration")
-        .collect();
-    let mut expected: Vec<f64> = tries
-        .values()
-        .filter_map(|t| {
-            let q = nanos(t["queued_when"].as_str()?);
-            let s = nanos(t["start_date"].as_str()?);
-            Some((s - q) as f64 / 1e9)
-        })
-        .collect();
-    let mut values: Vec<f64> = queue.iter().map(|p| p.value).collect();
-    expected.sort_by(f64::total_cmp);
-    values.sort_by(f64::total_cmp);
-    assert!(!expected.is_empty());
-    assert_eq!(values, expected);
+    {
+        let entry = queue
+            .entry(p.attributes["cicd.pipeline.task.name"].clone())
+            .or_default();
+        entry.0 += p.count;
+        entry.1 += p.value;
+    }
+    assert_eq!(
+        queue.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (task, values) in &expected {
+        let (count, sum) = queue[task];
+        assert_eq!(count, values.len() as u64, "{task}");
+        let want: f64 = values.iter().sum();
+        assert!((sum - want).abs() < 1e-9, "{task}: {sum} != {want}");
+        if values.len() == 1 {
+            assert_eq!(sum, values[0], "{task}: exact");
+        }
+    }
 }
 
 #[test]
