@@ -5,7 +5,7 @@ use super::ExportArgs;
 use crate::convert::{self, Selection};
 use crate::record::Nanos;
 use crate::sink::config::EnvSnapshot;
-use crate::source::{dbt, SourceOptions};
+use crate::source::{dbt, junit, SourceOptions};
 
 /// Walk directories and globs, detect each file's format, convert everything; a bad file is
 /// reported and the rest still delivered.
@@ -44,6 +44,10 @@ impl Args {
             .with_tz(self.zone.zone())
             .with(dbt::Options {
                 include_sql: self.include_sql,
+                ..Default::default()
+            })
+            .with(junit::Options {
+                zone: self.zone.tz,
                 ..Default::default()
             });
         options.verbose = self.inputs.walk.verbose;

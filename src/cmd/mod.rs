@@ -59,6 +59,7 @@ verbs! {
     Dagu(dagu),
     Dotflow(dotflow),
     Records(records),
+    Junit(junit),
     Backfill(backfill),
     Run(run),
     Exec(exec),

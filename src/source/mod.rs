@@ -5,6 +5,7 @@ pub mod airflow;
 pub mod dagu;
 pub mod dbt;
 pub mod dotflow;
+pub mod junit;
 pub mod records;
 pub mod time;
 
@@ -263,6 +264,7 @@ pub static REGISTRY: &[&dyn Source] = &[
     &dotflow::Dotflow,
     &dagu::Dagu,
     &airflow::Airflow,
+    &junit::Junit,
     // One line per format.
 ];
 

@@ -16,6 +16,7 @@ mod dotflow;
 mod endpoints;
 mod exec;
 mod hostile;
+mod junit;
 mod metrics;
 mod receiver_selftest;
 mod records_backfill;
