@@ -281,6 +281,10 @@ pub struct Run {
     /// when no parent context is given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub native_trace_id: Option<[u8; 16]>,
+    /// The root span's id as the system itself derives it (GitHub Actions, so a run received
+    /// live by the Collector and converted later is one trace); None: retrace's derivation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native_span_id: Option<[u8; 8]>,
     #[serde(default)]
     pub attributes: Attributes,
     /// Events of the run's own span (what `exec`'s command reported through `$RETRACE_SPAN`).
@@ -320,6 +324,9 @@ pub struct Step {
     pub links: Vec<String>,
     #[serde(default)]
     pub time_source: TimeSource,
+    /// The span id as the system itself derives it (see `Run::native_span_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native_span_id: Option<[u8; 8]>,
 }
 
 impl Step {
@@ -340,6 +347,7 @@ impl Step {
             events: Vec::new(),
             links: Vec::new(),
             time_source: TimeSource::Recorded,
+            native_span_id: None,
         }
     }
 }

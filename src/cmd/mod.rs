@@ -60,6 +60,7 @@ verbs! {
     Dotflow(dotflow),
     Records(records),
     Junit(junit),
+    Github(github),
     Backfill(backfill),
     Run(run),
     Exec(exec),

@@ -42,6 +42,7 @@ pub fn header(run_id: String, name: String, pipeline_name: String, start: Nanos)
         message: None,
         parent: None,
         native_trace_id: None,
+        native_span_id: None,
         events: Vec::new(),
         attributes: Attributes::default(),
         steps: Vec::new(),

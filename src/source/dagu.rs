@@ -592,6 +592,7 @@ impl Converter {
             message: run_message(s, outcome),
             parent: None,
             native_trace_id: None,
+            native_span_id: None,
             events: Vec::new(),
             attributes: dag_attributes(s, None),
             steps: self.steps,

@@ -733,6 +733,7 @@ fn workflow_run(workflow_id: &str, w: Gathered) -> Run {
         message: outcome.is_error().then(|| "workflow failed".to_owned()),
         parent: None,
         native_trace_id: None,
+        native_span_id: None,
         events: Vec::new(),
         attributes,
         steps,

@@ -847,6 +847,7 @@ fn to_run(
         message: None,
         parent: None,
         native_trace_id: None,
+        native_span_id: None,
         events: Vec::new(),
         attributes,
         steps,

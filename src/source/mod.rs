@@ -5,6 +5,7 @@ pub mod airflow;
 pub mod dagu;
 pub mod dbt;
 pub mod dotflow;
+pub mod github;
 pub mod junit;
 pub mod records;
 pub mod time;
@@ -265,6 +266,7 @@ pub static REGISTRY: &[&dyn Source] = &[
     &dagu::Dagu,
     &airflow::Airflow,
     &junit::Junit,
+    &github::Github,
     // One line per format.
 ];
 

@@ -194,6 +194,7 @@ impl Source for Records {
                     outcome: Outcome::Unknown,
                     message: None,
                     native_trace_id: None,
+                    native_span_id: None,
                     events: Vec::new(),
                     attributes: h.attributes,
                     steps: Vec::new(),
@@ -282,6 +283,7 @@ mod tests {
                 origin: String::new(),
             }),
             native_trace_id: None,
+            native_span_id: None,
             events: Vec::new(),
             attributes: {
                 let mut a = Attributes::default();

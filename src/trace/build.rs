@@ -151,7 +151,7 @@ impl<'a> Frame<'a> {
             trace_id: TraceId::from_bytes(identity.trace),
             trace_state,
             parent,
-            root: identity.root(),
+            root: run.native_span_id.unwrap_or_else(|| identity.root()),
             timeline: checked_timeline(run)?,
             identity,
             scope,
@@ -287,7 +287,10 @@ pub fn build(
     let step_ids: Vec<[u8; 8]> = run
         .steps
         .iter()
-        .map(|s| frame.identity.span(&s.id, s.attempt))
+        .map(|s| {
+            s.native_span_id
+                .unwrap_or_else(|| frame.identity.span(&s.id, s.attempt))
+        })
         .collect();
     // Resolved while every step is still there to be found.
     let mut links = link_targets(&run);
@@ -353,7 +356,11 @@ pub fn build_part(
     namespace: &str,
 ) -> Result<BuiltRun, BuildError> {
     let frame = Frame::of(run, None, scope, namespace)?;
-    let id_of = |j: usize| frame.identity.span(&run.steps[j].id, run.steps[j].attempt);
+    let id_of = |j: usize| {
+        let s = &run.steps[j];
+        s.native_span_id
+            .unwrap_or_else(|| frame.identity.span(&s.id, s.attempt))
+    };
     let any_links = which.iter().any(|&w| {
         w.checked_sub(1)
             .and_then(|i| run.steps.get(i))
@@ -606,6 +613,7 @@ mod tests {
             message: Some("1 failed".into()),
             parent: None,
             native_trace_id: None,
+            native_span_id: None,
             events: Vec::new(),
             attributes: Default::default(),
             steps: vec![task, attempt1, attempt2, after, skipped],

@@ -50,6 +50,10 @@ const DBT_FRESHNESS_STATUS: &str = "dbt.freshness.status";
 const DBT_FRESHNESS_AGE: &str = "dbt.freshness.max_loaded_at_time_ago_in_s";
 const AIRFLOW_RUN_QUEUED_AT: &str = "airflow.dag_run.queued_at";
 const AIRFLOW_TRY_QUEUED_WHEN: &str = "airflow.task_instance.queued_when";
+const GITHUB_RUN_CREATED_AT: &str = "github.workflow_run.created_at";
+const GITHUB_JOB_STARTED_AT: &str = "github.workflow_job.started_at";
+const GITHUB_STEP_NUMBER: &str = "github.step.number";
+const GITHUB_QUEUE: &str = "cicd.pipeline.run.queue.duration";
 
 /// Histogram bucket bounds in seconds: a dbt test (tens of ms) to a day-long backfill.
 const SECONDS_BOUNDS: &[f64] = &[
@@ -412,7 +416,8 @@ fn run_points(root: &SpanData, failed: &HashMap<String, String>, run_id: bool, o
         At::of(root, start, end),
         with_state("executing"),
     );
-    if let Some(queued) = text(root, AIRFLOW_RUN_QUEUED_AT).and_then(instant) {
+    let queued = text(root, AIRFLOW_RUN_QUEUED_AT).or_else(|| text(root, GITHUB_RUN_CREATED_AT));
+    if let Some(queued) = queued.and_then(instant) {
         if queued <= start {
             out.histogram(
                 RUN_DURATION,
@@ -440,8 +445,16 @@ fn run_points(root: &SpanData, failed: &HashMap<String, String>, run_id: bool, o
 fn step_points(span: &SpanData, task_names: &HashMap<[u8; 8], &str>, out: &mut Points) {
     let (start, end) = (nanos(span.start_time), nanos(span.end_time));
     // Phases of a step (dbt --phase-spans) are parts of it, not steps; a runner step with
-    // retries counts through its attempts.
-    if attribute(span, DBT_PHASE).is_some() || attribute(span, sc::RETRACE_STEP_ATTEMPTS).is_some()
+    // retries counts through its attempts; a GitHub job is the task, not its queue span or
+    // its steps.
+    if [
+        DBT_PHASE,
+        sc::RETRACE_STEP_ATTEMPTS,
+        GITHUB_STEP_NUMBER,
+        GITHUB_QUEUE,
+    ]
+    .iter()
+    .any(|key| attribute(span, key).is_some())
     {
         return;
     }
@@ -472,12 +485,22 @@ fn step_points(span: &SpanData, task_names: &HashMap<[u8; 8], &str>, out: &mut P
             attributes.clone(),
         );
     }
-    if let Some(queued) = text(span, AIRFLOW_TRY_QUEUED_WHEN).and_then(instant) {
-        if queued <= start && !derived {
+    // Airflow: queued → the try's start; GitHub: the job span starts at its creation,
+    // queued until it started.
+    let queue = match (
+        text(span, AIRFLOW_TRY_QUEUED_WHEN).and_then(instant),
+        text(span, GITHUB_JOB_STARTED_AT).and_then(instant),
+    ) {
+        (Some(queued), _) => Some((queued, start)),
+        (None, Some(started)) => Some((start, started)),
+        _ => None,
+    };
+    if let Some((queued, started)) = queue {
+        if queued <= started && !derived {
             out.histogram(
                 TASK_QUEUE_DURATION,
-                seconds(start - queued),
-                At::of(span, window, start),
+                seconds(started - queued),
+                At::of(span, window, started),
                 attributes.clone(),
             );
         }

@@ -242,6 +242,7 @@ mod tests {
             message: None,
             parent: None,
             native_trace_id: None,
+            native_span_id: None,
             events: Vec::new(),
             attributes: Default::default(),
             steps,

@@ -15,6 +15,7 @@ mod delivery;
 mod dotflow;
 mod endpoints;
 mod exec;
+mod github;
 mod hostile;
 mod junit;
 mod metrics;

@@ -504,3 +504,58 @@ fn undelivered_metrics_are_spooled_and_sent_later() {
         .iter()
         .any(|p| p.metric == "cicd.pipeline.run.duration"));
 }
+
+#[test]
+fn github_jobs_queue_times_and_the_first_attempts_pending_time() {
+    let dir = fixture("github");
+    let jobs = json(&dir.join("jobs-attempt-1.json"));
+    let run = json(&dir.join("run-attempt-1.json"));
+    let tmp = tempfile::tempdir().unwrap();
+    for f in ["run-attempt-1.json", "jobs-attempt-1.json"] {
+        std::fs::copy(dir.join(f), tmp.path().join(f)).unwrap();
+    }
+    let receiver = Receiver::start(Proto::Grpc);
+    send(&receiver, tmp.path(), &[]);
+    let got = points(&receiver.metrics());
+    let pending = got
+        .iter()
+        .find(|p| {
+            p.metric == "cicd.pipeline.run.duration"
+                && p.attributes["cicd.pipeline.run.state"] == "pending"
+        })
+        .unwrap();
+    let (created, started) = (
+        nanos(run["created_at"].as_str().unwrap()),
+        nanos(run["run_started_at"].as_str().unwrap()),
+    );
+    assert_eq!(pending.value, (started - created) as f64 / 1e9);
+    assert_eq!((pending.start, pending.time), (created, started));
+    // Each job that started: created_at → started_at; the job is the task, not its steps.
+    for job in jobs["jobs"].as_array().unwrap() {
+        let name = job["name"].as_str().unwrap();
+        let (c, s) = (
+            nanos(job["created_at"].as_str().unwrap()),
+            nanos(job["started_at"].as_str().unwrap()),
+        );
+        let queue: Vec<&Point> = got
+            .iter()
+            .filter(|p| {
+                p.metric == "pipeline.task.queue_duration"
+                    && p.attributes["cicd.pipeline.task.name"] == name
+            })
+            .collect();
+        if s < c {
+            assert!(queue.is_empty(), "{name}: started before it was created");
+            continue;
+        }
+        assert_eq!(queue.len(), 1, "{name}");
+        assert_eq!(queue[0].value, (s - c) as f64 / 1e9, "{name}");
+        assert_eq!(queue[0].time, s);
+    }
+    let tasks: Vec<&str> = got
+        .iter()
+        .filter(|p| p.metric == "pipeline.task.duration")
+        .map(|p| p.attributes["cicd.pipeline.task.name"].as_str())
+        .collect();
+    assert_eq!(tasks.len(), jobs["jobs"].as_array().unwrap().len());
+}

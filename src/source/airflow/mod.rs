@@ -919,6 +919,7 @@ fn to_run(mut r: RunRec, tries: Vec<TryRec>) -> Run {
             .then(|| format!("dag run {}", state.unwrap_or("failed"))),
         parent: r.parent,
         native_trace_id: None,
+        native_span_id: None,
         events: Vec::new(),
         attributes: a,
         steps,

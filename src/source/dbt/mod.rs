@@ -561,6 +561,7 @@ fn convert(
         message,
         parent,
         native_trace_id: uuid_bytes(invocation_id),
+        native_span_id: None,
         events: Vec::new(),
         attributes,
         steps,
