@@ -16,7 +16,9 @@ use crate::sink::config::EnvSnapshot;
         SIGINT when not from a terminal) that retrace receives, and its exit code is returned \
         verbatim, also when the span cannot be delivered (then a warning). \
         --print-traceparent writes to stderr here: stdout is the command's.\n\n\
-        Example:  retrace exec --name 'unit tests' --attr team=data -- make test"
+        Example:  retrace exec --name 'unit tests' --attr team=data -- make test\n\n\
+        With --convert, what the command wrote is converted under its span once it has ended:\n\
+        retrace exec --convert report.xml -- pytest --junitxml=report.xml"
 )]
 pub struct Args {
     /// The span's name [default: the program's name; for `sh -c SCRIPT`, the script's
@@ -36,6 +38,12 @@ pub struct Args {
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub status_from_exit: bool,
 
+    /// Once the command has ended, convert what it wrote at PATH (a file, directory or glob;
+    /// any format retrace reads) as children of its span; repeatable. Files older than the
+    /// command are left alone
+    #[arg(long, value_name = "PATH")]
+    pub convert: Vec<std::path::PathBuf>,
+
     /// The command and its arguments, after `--`
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
@@ -53,15 +61,40 @@ impl Args {
                 .unwrap_or_else(|| exec::command_name(&self.command));
             return dry_run(&self.command, &name, &self.export, env);
         }
+        let what = exec::command_name(&self.command);
+        let mut convert = Convert {
+            paths: self.convert.clone(),
+            what: what.clone(),
+        };
         let wrapped = Wrapped {
             name: self.name.clone(),
             kind: self.kind.clone(),
             attributes: self.attributes.clone(),
             status_from_exit: self.status_from_exit,
+            around: (!self.convert.is_empty()).then_some(&mut convert as &mut dyn exec::Around),
             ..Wrapped::command(&self.command)
         };
         let (export, options) = self.export.resolve_for_a_command(env);
         exec::exec(wrapped, export, options, env)
+    }
+}
+
+/// `--convert PATH`: what the command wrote there, sent under its span once it has ended.
+struct Convert {
+    paths: Vec<std::path::PathBuf>,
+    /// The command's name, for messages.
+    what: String,
+}
+
+impl exec::Around for Convert {
+    fn after(&mut self, started: crate::record::Nanos) -> Vec<crate::record::Run> {
+        crate::source::fresh::runs_written_since(
+            &self.paths,
+            None,
+            &self.what,
+            started,
+            &crate::source::SourceOptions::default(),
+        )
     }
 }
 

@@ -5,6 +5,7 @@ pub mod airflow;
 pub mod dagu;
 pub mod dbt;
 pub mod dotflow;
+pub mod fresh;
 pub mod github;
 pub mod junit;
 pub mod records;

@@ -304,3 +304,51 @@ fn the_command_reports_its_own_numbers() {
     // No time given: the command's end, marked as derived.
     assert_eq!(event.time_unix_nano, spans[0].span.end_time_unix_nano);
 }
+
+/// `--convert`: what the command wrote is converted under its span; what was there before it
+/// started is left alone.
+#[test]
+fn convert_sends_what_the_command_wrote_under_its_span() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/junit/nextest/junit.xml");
+    let old = tmp.path().join("old.xml");
+    std::fs::copy(&fixture, &old).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        .unwrap();
+    let report = tmp.path().join("report.xml");
+    let rx = Receiver::start(Proto::Grpc);
+    let out = run(retrace()
+        .arg("exec")
+        .args(rx.cli_args())
+        .arg("--convert")
+        .arg(&report)
+        .arg("--convert")
+        .arg(&old)
+        .args(["--", "cp"])
+        .arg(&fixture)
+        .arg(&report));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("old.xml: not written by this cp invocation"),
+        "{}",
+        stderr(&out)
+    );
+    let spans = rx.spans();
+    let exec = spans
+        .iter()
+        .find(|s| s.span.parent_span_id.is_empty())
+        .expect("the command's span");
+    assert_eq!(exec.span.name, "cp");
+    let junit_root = spans
+        .iter()
+        .find(|s| s.attr_str("junit.report").is_some())
+        .expect("the report's run");
+    assert_eq!(junit_root.trace_id_hex(), exec.trace_id_hex());
+    assert_eq!(junit_root.parent_id_hex(), exec.span_id_hex());
+    // The nextest report: root, 2 suites, 9 cases, 5 retries; nothing of old.xml.
+    assert_eq!(spans.len(), 1 + 17);
+}

@@ -2,11 +2,11 @@
 //! without PATH and for the wrapper `retrace dbt --run -- dbt …`.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::record::{Nanos, Run};
 use crate::report::report;
-use crate::source::{self, Source, SourceOptions};
+use crate::source::{self, SourceOptions};
 
 /// dbt's own default: `$DBT_TARGET_PATH`, else `target` in the working directory.
 pub fn default_target() -> PathBuf {
@@ -36,44 +36,14 @@ pub fn runs_written_since(
     started: Nanos,
     options: &SourceOptions,
 ) -> Vec<Run> {
-    let dbt = &super::Dbt;
     let paths = if paths.is_empty() {
         vec![target_dir(argv)]
     } else {
         paths
     };
-    let (files, errors) = source::expand_inputs(dbt, &paths, false);
-    for e in &errors {
-        report(e);
-    }
-    // mtime has coarse granularity on some file systems: allow a second.
     let since = started - 1_000_000_000;
-    let (fresh, stale): (Vec<PathBuf>, Vec<PathBuf>) = files
+    source::fresh::runs_written_since(&paths, Some(&super::Dbt), "dbt", started, options)
         .into_iter()
-        .partition(|f| modified_nanos(f).is_some_and(|t| t >= since));
-    if fresh.is_empty() {
-        match stale.first() {
-            Some(f) => report(format!(
-                "{}: not written by this dbt invocation (it is older); nothing of dbt's is sent",
-                f.display()
-            )),
-            None if errors.is_empty() => report(format!(
-                "no dbt artifacts in {} after the command; nothing of dbt's is sent",
-                paths
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-            None => {}
-        }
-        return Vec::new();
-    }
-    let (runs, errors) = dbt.parse_all(&fresh, options);
-    for e in &errors {
-        report(e);
-    }
-    runs.into_iter()
         .filter(|run| {
             let earlier = run.end.is_some_and(|generated| generated < since);
             if earlier {
@@ -102,15 +72,10 @@ fn option_value(argv: &[OsString], name: &str) -> Option<OsString> {
     None
 }
 
-fn modified_nanos(path: &Path) -> Option<Nanos> {
-    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
-    let since_epoch = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
-    Some(since_epoch.as_nanos() as Nanos)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn argv(args: &[&str]) -> Vec<OsString> {
         args.iter().map(OsString::from).collect()
