@@ -120,6 +120,8 @@ impl Metrics {
         }
         let mut out = Points::default();
         for trace in completed {
+            // A run's own points: series of two runs are never merged (their windows differ).
+            let mut run = Points::default();
             // Conversion sends the root first and the steps with it; the live runner sends the
             // root last. Either way the run is complete when the call that brings its root
             // ends.
@@ -137,17 +139,58 @@ impl Metrics {
                     names.push(kv(sc::CICD_PIPELINE_RUN_ID, id));
                 }
             }
-            run_points(&root, &pending.failed, self.run_id_attribute, &mut out);
-            out.append(pending.points, start, &names);
+            run_points(&root, &pending.failed, self.run_id_attribute, &mut run);
+            run.append(pending.points, start, &names);
+            out.concat(run);
         }
         out.into_metrics()
     }
 }
 
-/// Points grouped by metric, in a stable order.
+/// Points grouped by metric, in a stable order; one point per series (metric and
+/// attributes), found through `series`.
 #[derive(Default)]
 struct Points {
     metrics: Vec<Metric>,
+    /// (metric name, attributes as text) → the point's index in its metric.
+    series: HashMap<(String, String), usize>,
+}
+
+fn new_histogram() -> metric::Data {
+    metric::Data::Histogram(Histogram {
+        data_points: Vec::new(),
+        aggregation_temporality: AggregationTemporality::Delta as i32,
+    })
+}
+
+fn new_sum() -> metric::Data {
+    metric::Data::Sum(Sum {
+        data_points: Vec::new(),
+        aggregation_temporality: AggregationTemporality::Delta as i32,
+        is_monotonic: true,
+    })
+}
+
+fn new_gauge() -> metric::Data {
+    metric::Data::Gauge(Gauge {
+        data_points: Vec::new(),
+    })
+}
+
+/// A point's attributes as one text, to find its series.
+fn series_key(attributes: &[ProtoKeyValue]) -> String {
+    let mut key = String::new();
+    for kv in attributes {
+        key.push_str(&kv.key);
+        key.push('\u{1f}');
+        if let Some(any_value::Value::StringValue(v)) =
+            kv.value.as_ref().and_then(|v| v.value.as_ref())
+        {
+            key.push_str(v);
+        }
+        key.push('\u{1e}');
+    }
+    key
 }
 
 impl Points {
@@ -168,23 +211,33 @@ impl Points {
         self.metrics[at].data.get_or_insert_with(make)
     }
 
+    /// The series' point index, or the index a new point of it will take.
+    fn series_at(&mut self, name: &str, attributes: &[ProtoKeyValue], len: usize) -> (usize, bool) {
+        let key = (name.to_owned(), series_key(attributes));
+        match self.series.get(&key) {
+            Some(&at) => (at, true),
+            None => {
+                self.series.insert(key, len);
+                (len, false)
+            }
+        }
+    }
+
     fn histogram(&mut self, name: &str, seconds: f64, at: At, attributes: Vec<ProtoKeyValue>) {
-        let data = self.metric(name, "s", || {
-            metric::Data::Histogram(Histogram {
-                data_points: Vec::new(),
-                aggregation_temporality: AggregationTemporality::Delta as i32,
-            })
-        });
-        if let metric::Data::Histogram(h) = data {
-            let bucket = SECONDS_BOUNDS.partition_point(|&b| b < seconds);
-            // One point per series and run: a run's observations of one series (the tries of a
-            // mapped Airflow task) are one delta, as a backend turning deltas into totals
-            // needs (a second point of the same window would be dropped).
-            if let Some(p) = h
-                .data_points
-                .iter_mut()
-                .find(|p| p.attributes == attributes)
-            {
+        let len = match self.metric(name, "s", new_histogram) {
+            metric::Data::Histogram(h) => h.data_points.len(),
+            _ => return,
+        };
+        let (index, known) = self.series_at(name, &attributes, len);
+        let bucket = SECONDS_BOUNDS.partition_point(|&b| b < seconds);
+        let metric::Data::Histogram(h) = self.metric(name, "s", new_histogram) else {
+            return;
+        };
+        // One point per series and run: a run's observations of one series (the tries of a
+        // mapped Airflow task) are one delta, as a backend turning deltas into totals needs
+        // (a second point of the same window would be dropped).
+        if known {
+            if let Some(p) = h.data_points.get_mut(index) {
                 p.count += 1;
                 p.sum = Some(p.sum.unwrap_or(0.0) + seconds);
                 p.bucket_counts[bucket] += 1;
@@ -193,24 +246,24 @@ impl Points {
                 p.time_unix_nano = p.time_unix_nano.max(at.time);
                 p.exemplars
                     .push(at.exemplar(number_data_point_double(seconds)));
-                return;
             }
-            let mut bucket_counts = vec![0; SECONDS_BOUNDS.len() + 1];
-            bucket_counts[bucket] = 1;
-            h.data_points.push(HistogramDataPoint {
-                attributes,
-                start_time_unix_nano: at.start,
-                time_unix_nano: at.time,
-                count: 1,
-                sum: Some(seconds),
-                bucket_counts,
-                explicit_bounds: SECONDS_BOUNDS.to_vec(),
-                exemplars: vec![at.exemplar(number_data_point_double(seconds))],
-                flags: 0,
-                min: Some(seconds),
-                max: Some(seconds),
-            });
+            return;
         }
+        let mut bucket_counts = vec![0; SECONDS_BOUNDS.len() + 1];
+        bucket_counts[bucket] = 1;
+        h.data_points.push(HistogramDataPoint {
+            attributes,
+            start_time_unix_nano: at.start,
+            time_unix_nano: at.time,
+            count: 1,
+            sum: Some(seconds),
+            bucket_counts,
+            explicit_bounds: SECONDS_BOUNDS.to_vec(),
+            exemplars: vec![at.exemplar(number_data_point_double(seconds))],
+            flags: 0,
+            min: Some(seconds),
+            max: Some(seconds),
+        });
     }
 
     fn counter(
@@ -221,35 +274,32 @@ impl Points {
         at: At,
         attributes: Vec<ProtoKeyValue>,
     ) {
-        let data = self.metric(name, unit, || {
-            metric::Data::Sum(Sum {
-                data_points: Vec::new(),
-                aggregation_temporality: AggregationTemporality::Delta as i32,
-                is_monotonic: true,
-            })
-        });
-        if let metric::Data::Sum(s) = data {
-            if let Some(p) = s
-                .data_points
-                .iter_mut()
-                .find(|p| p.attributes == attributes)
-            {
+        let len = match self.metric(name, unit, new_sum) {
+            metric::Data::Sum(s) => s.data_points.len(),
+            _ => return,
+        };
+        let (index, known) = self.series_at(name, &attributes, len);
+        let metric::Data::Sum(s) = self.metric(name, unit, new_sum) else {
+            return;
+        };
+        if known {
+            if let Some(p) = s.data_points.get_mut(index) {
                 if let Some(number_data_point::Value::AsInt(n)) = &mut p.value {
                     *n += value;
                 }
                 p.time_unix_nano = p.time_unix_nano.max(at.time);
                 p.exemplars.push(at.exemplar(exemplar::Value::AsInt(value)));
-                return;
             }
-            s.data_points.push(NumberDataPoint {
-                attributes,
-                start_time_unix_nano: at.start,
-                time_unix_nano: at.time,
-                exemplars: vec![at.exemplar(exemplar::Value::AsInt(value))],
-                flags: 0,
-                value: Some(number_data_point::Value::AsInt(value)),
-            });
+            return;
         }
+        s.data_points.push(NumberDataPoint {
+            attributes,
+            start_time_unix_nano: at.start,
+            time_unix_nano: at.time,
+            exemplars: vec![at.exemplar(exemplar::Value::AsInt(value))],
+            flags: 0,
+            value: Some(number_data_point::Value::AsInt(value)),
+        });
     }
 
     fn gauge(
@@ -260,27 +310,53 @@ impl Points {
         at: At,
         attributes: Vec<ProtoKeyValue>,
     ) {
-        let data = self.metric(name, unit, || {
-            metric::Data::Gauge(Gauge {
-                data_points: Vec::new(),
-            })
-        });
-        if let metric::Data::Gauge(g) = data {
-            // A gauge's series holds its latest value.
-            g.data_points
-                .retain(|p| p.attributes != attributes || p.time_unix_nano > at.time);
-            if g.data_points.iter().any(|p| p.attributes == attributes) {
-                return;
+        let len = match self.metric(name, unit, new_gauge) {
+            metric::Data::Gauge(g) => g.data_points.len(),
+            _ => return,
+        };
+        let (index, known) = self.series_at(name, &attributes, len);
+        let metric::Data::Gauge(g) = self.metric(name, unit, new_gauge) else {
+            return;
+        };
+        let point = NumberDataPoint {
+            attributes,
+            start_time_unix_nano: at.start,
+            time_unix_nano: at.time,
+            exemplars: vec![at.exemplar(number_data_point_double(value))],
+            flags: 0,
+            value: Some(number_data_point::Value::AsDouble(value)),
+        };
+        // A gauge's series holds its latest value.
+        match g.data_points.get_mut(index) {
+            Some(p) if known => {
+                if p.time_unix_nano <= at.time {
+                    *p = point;
+                }
             }
-            g.data_points.push(NumberDataPoint {
-                attributes,
-                start_time_unix_nano: at.start,
-                time_unix_nano: at.time,
-                exemplars: vec![at.exemplar(number_data_point_double(value))],
-                flags: 0,
-                value: Some(number_data_point::Value::AsDouble(value)),
-            });
+            _ => g.data_points.push(point),
         }
+    }
+
+    /// Another run's points beside these (never merged into these series).
+    fn concat(&mut self, other: Points) {
+        for metric in other.metrics {
+            match self.metrics.iter_mut().find(|m| m.name == metric.name) {
+                Some(mine) => match (&mut mine.data, metric.data) {
+                    (Some(metric::Data::Histogram(a)), Some(metric::Data::Histogram(b))) => {
+                        a.data_points.extend(b.data_points)
+                    }
+                    (Some(metric::Data::Sum(a)), Some(metric::Data::Sum(b))) => {
+                        a.data_points.extend(b.data_points)
+                    }
+                    (Some(metric::Data::Gauge(a)), Some(metric::Data::Gauge(b))) => {
+                        a.data_points.extend(b.data_points)
+                    }
+                    _ => {}
+                },
+                None => self.metrics.push(metric),
+            }
+        }
+        self.series.clear();
     }
 
     /// The metrics, each one's points in time order (a backend turning deltas into totals
@@ -668,5 +744,68 @@ fn proto_kv(key: &str, value: &Value) -> ProtoKeyValue {
         key: key.to_owned(),
         value: Some(AnyValue { value: Some(value) }),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Outcome, Run, Step};
+
+    fn run(run_id: &str, tries: &[(i64, i64)]) -> Vec<SpanData> {
+        let mut steps = Vec::new();
+        for (n, &(start, end)) in tries.iter().enumerate() {
+            // Tries of one mapped task: the same task name, each its own step.
+            let mut s = Step::new(format!("transform[{n}]"), "task_run.transform");
+            s.attributes.put(sc::CICD_TASK_NAME, "transform");
+            s.start = Some(start);
+            s.end = Some(end);
+            s.outcome = Outcome::Success;
+            steps.push(s);
+        }
+        let run = Run {
+            system: "airflow".into(),
+            run_id: run_id.into(),
+            name: "dag".into(),
+            pipeline_name: "dag".into(),
+            start: Some(0),
+            end: Some(10_000_000_000),
+            outcome: Outcome::Success,
+            message: None,
+            parent: None,
+            native_trace_id: None,
+            native_span_id: None,
+            events: Vec::new(),
+            attributes: Default::default(),
+            steps,
+        };
+        crate::trace::build::build(run, None, &crate::trace::build::scope(), "")
+            .unwrap()
+            .spans
+    }
+
+    fn histogram<'a>(metrics: &'a [Metric], name: &str) -> &'a Histogram {
+        match metrics.iter().find(|m| m.name == name).map(|m| &m.data) {
+            Some(Some(metric::Data::Histogram(h))) => h,
+            _ => panic!("no {name}"),
+        }
+    }
+
+    #[test]
+    fn one_point_per_series_and_run() {
+        let mut metrics = Metrics::new(false);
+        let second = 1_000_000_000;
+        let got = metrics.observe(&run("r1", &[(0, 2 * second), (second, 4 * second)]));
+        let h = histogram(&got, TASK_DURATION);
+        assert_eq!(h.data_points.len(), 1, "two tries of one task: one point");
+        let p = &h.data_points[0];
+        assert_eq!(p.count, 2);
+        assert_eq!(p.sum, Some(5.0));
+        assert_eq!((p.min, p.max), (Some(2.0), Some(3.0)));
+        assert_eq!((p.start_time_unix_nano, p.time_unix_nano), (0, 4 * second as u64));
+        assert_eq!(p.exemplars.len(), 2);
+        // Another run of the same task is a point of its own.
+        let again = metrics.observe(&run("r2", &[(0, second)]));
+        assert_eq!(histogram(&again, TASK_DURATION).data_points[0].count, 1);
     }
 }
