@@ -139,6 +139,9 @@ fn execute(
     };
     let mut shared: Vec<(MergeKey, Vec<PathBuf>)> = Vec::new();
     let mut with_folders: Vec<MergeKey> = Vec::new();
+    // A run-folder file another format claimed by its content (its first bytes): the second
+    // walk must look at first bytes too, to leave it to that format.
+    let mut claimed_elsewhere = false;
     let mut walk_errors = Vec::new();
     let how = source::Walk {
         classify: inputs.classify,
@@ -153,6 +156,11 @@ fn execute(
         &how,
         &mut |source, file| {
             let namespace = inputs.namespace(&file, export);
+            claimed_elsewhere |= source::REGISTRY.iter().any(|other| {
+                other.name() != source.name()
+                    && other.merges_files()
+                    && other.run_folder(&file).is_some()
+            });
             if !source.merges_files() {
                 // One file at a time: memory is bounded by the largest run, not the history.
                 ledger.namespace = namespace;
@@ -195,6 +203,7 @@ fn execute(
                 source,
                 &namespace,
                 export,
+                claimed_elsewhere,
                 &mut *merge,
                 &mut |runs| ledger.convert(runs),
             );
@@ -233,11 +242,14 @@ fn execute(
 /// Walks the inputs again for `source`'s run-folder files in `namespace`, handing `merge` one
 /// complete folder at a time (a folder's files are consecutive in a sorted walk). The walk's
 /// problems were said by the first walk. Returns how many files were handed over.
+/// `read_heads`: the first walk gave some run-folder file to another format by its content,
+/// so files are told apart by their first bytes again (else by their names alone).
 fn feed_folders(
     inputs: &Inputs,
     source: &'static dyn Source,
     namespace: &str,
     export: &Export,
+    read_heads: bool,
     merge: &mut dyn source::FolderMerge,
     emit: &mut dyn FnMut(Vec<Run>),
 ) -> usize {
@@ -245,9 +257,10 @@ fn feed_folders(
         source.run_folder(path).is_some() && inputs.namespace(path, export) == namespace
     };
     // The first walk told these files by their names (a run folder's task logs); no need to
-    // open them again. A file another format claims by its name alone stays that format's.
-    let classify = |path: &Path, _: &[u8]| {
-        (inputs.classify)(path, &[])
+    // open them again, unless a format claimed one by its content. A file another format
+    // claims stays that format's.
+    let classify = |path: &Path, head: &[u8]| {
+        (inputs.classify)(path, head)
             .is_none_or(|s| s.name() == source.name())
             .then_some(source)
     };
@@ -257,20 +270,41 @@ fn feed_folders(
         what: inputs.what,
         verbose: false,
         wanted: Some(&wanted),
-        read_heads: false,
+        read_heads,
     };
     let mut count = 0;
     let mut folder: Option<PathBuf> = None;
     let mut files: Vec<PathBuf> = Vec::new();
+    // Folders already handed over (arguments that overlap reach one twice), by a fingerprint:
+    // 8 bytes a run, not its path.
+    let mut fed: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    let fingerprint = |folder: &Option<PathBuf>| {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        folder
+            .as_ref()
+            .map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone()))
+            .hash(&mut hasher);
+        hasher.finish()
+    };
     source::walk(
         inputs.paths,
         &how,
         &mut |_, file| {
             let this = source.run_folder(&file);
-            if this != folder && !files.is_empty() {
-                merge.folder(std::mem::take(&mut files), emit);
+            if this != folder {
+                if !files.is_empty() {
+                    merge.folder(std::mem::take(&mut files), emit);
+                }
+                folder = this;
+                if !fed.insert(fingerprint(&folder)) {
+                    // Seen through another argument: skipped, as are its files.
+                    folder = None;
+                    return;
+                }
+            } else if folder.is_none() {
+                return;
             }
-            folder = this;
             count += 1;
             files.push(file);
         },

@@ -49,9 +49,9 @@ impl Change {
         Change {
             before,
             after,
-            change: after - before,
+            change: after.saturating_sub(before),
             change_percent: (before != 0)
-                .then(|| ((after - before) as f64 * 1000.0 / before as f64).round() / 10.0),
+                .then(|| ((after as f64 - before as f64) * 1000.0 / before as f64).round() / 10.0),
         }
     }
 }
@@ -109,7 +109,10 @@ pub fn median(mut values: Vec<Nanos>) -> Option<Nanos> {
     match n {
         0 => None,
         _ if n % 2 == 1 => Some(values[n / 2]),
-        _ => Some((values[n / 2 - 1] + values[n / 2]).div_euclid(2)),
+        _ => {
+            let sum = i128::from(values[n / 2 - 1]) + i128::from(values[n / 2]);
+            Nanos::try_from(sum.div_euclid(2)).ok()
+        }
     }
 }
 

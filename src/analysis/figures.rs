@@ -171,7 +171,7 @@ pub fn analyze(run: &RunSpans) -> Analysis {
     let path_waits: Vec<Nanos> = path
         .iter()
         .map(|&i| {
-            let wait = (steps[i].span.start - previous_end).max(0);
+            let wait = steps[i].span.start.saturating_sub(previous_end).max(0);
             previous_end = steps[i].span.end;
             wait
         })
@@ -234,7 +234,9 @@ pub fn analyze(run: &RunSpans) -> Analysis {
         end_ns: run_end,
         wall_time_ns: run_end - run_start,
         method,
-        critical_wait_ns: path_waits.iter().sum(),
+        critical_wait_ns: path_waits
+            .iter()
+            .fold(0, |a: Nanos, &w| a.saturating_add(w)),
         start_up_ns: recorded
             .iter()
             .map(|&i| steps[i].span.start)
@@ -579,7 +581,7 @@ fn queue(span: &SpanInfo) -> Option<Nanos> {
     let queued = span.attribute(AIRFLOW_TI_QUEUED_WHEN)?;
     let queued = chrono::DateTime::parse_from_rfc3339(queued.trim()).ok()?;
     let queued = queued.timestamp_nanos_opt()?;
-    Some((span.start - queued).max(0))
+    Some(span.start.saturating_sub(queued).max(0))
 }
 
 fn bottlenecks(path: &[PathStep], steps: &[StepFigures]) -> Bottlenecks {

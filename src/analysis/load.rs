@@ -157,6 +157,8 @@ fn read_otlp_lines(path: &Path, out: &mut Vec<(u128, String, SpanInfo)>) -> bool
     };
     let mut bad: Option<(usize, String)> = None;
     let mut bad_lines = 0;
+    // What this file added (`out` holds the files before it too).
+    let before = out.len();
     for (n, line) in reader.split(b'\n').enumerate() {
         let line = match line {
             Ok(l) => l,
@@ -172,7 +174,7 @@ fn read_otlp_lines(path: &Path, out: &mut Vec<(u128, String, SpanInfo)>) -> bool
         }
         match parse_request(text) {
             Ok(request) => spans_of(request, out),
-            Err(e) if e.is_eof() && bad_lines == 0 && out.is_empty() => {
+            Err(e) if e.is_eof() && bad_lines == 0 && out.len() == before => {
                 return match open() {
                     Some(reader) => read_documents(path, reader, out),
                     None => false,

@@ -69,7 +69,11 @@ fn send(args: &Args, env: &EnvSnapshot) -> i32 {
     let config = match sink_config(
         &args.otlp,
         &args.config,
-        &OutputArgs::default(),
+        // Metrics lines go where the metrics settings say (their own variables).
+        &OutputArgs {
+            metrics: true,
+            ..OutputArgs::default()
+        },
         &args.spool,
         &ResourceArgs::default(),
         env,
@@ -242,10 +246,24 @@ impl Sending {
     ) -> Vec<String> {
         let points = crate::trace::metrics::point_count(&request);
         if !self.metrics.contains_key(&self.current) {
-            let mut config = self.config_for(&self.current);
-            if config.protocol != Protocol::Grpc {
-                config.endpoint = for_metrics_path(&config.endpoint);
-            }
+            // The flags' and variables' metrics settings; for a spool file's own recorded
+            // destination, that endpoint's metrics twin with the metrics headers.
+            let mut config = match (&self.current, &self.config.metrics) {
+                (None, Some(m)) => (*m.otlp).clone(),
+                (current, metrics) => {
+                    let mut config = self.config_for(current);
+                    if let Some(m) = metrics {
+                        config.headers = m.otlp.headers.clone();
+                        config.timeout = m.otlp.timeout;
+                        config.compression = m.otlp.compression;
+                        config.certificate = m.otlp.certificate.clone();
+                    }
+                    if config.protocol != Protocol::Grpc {
+                        config.endpoint = for_metrics_path(&config.endpoint);
+                    }
+                    config
+                }
+            };
             config.signal = Signal::Metrics;
             match Transport::new(&config) {
                 Ok(t) => {

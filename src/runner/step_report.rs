@@ -44,15 +44,23 @@ pub fn prepare(path: &Path) -> std::io::Result<()> {
 /// Reads the file `who` (a step, a command) wrote; `end` stamps events without a time. A
 /// missing file is an empty report.
 pub fn read(path: &Path, who: &str, end: Nanos) -> StepReport {
-    let mut text = String::new();
-    let opened = std::fs::File::open(path);
-    if let Ok(file) = opened {
-        if let Err(e) = file.take(MAX_BYTES).read_to_string(&mut text) {
+    let mut bytes = Vec::new();
+    if let Ok(file) = std::fs::File::open(path) {
+        if let Err(e) = file.take(MAX_BYTES).read_to_end(&mut bytes) {
             report(format!("{who}: {ENV} {}: cannot read: {e}", path.display()));
             return StepReport::default();
         }
     }
-    parse(&text, who, end)
+    // Text that is not UTF-8 spoils its own line only; a line cut by the size limit is not
+    // read.
+    if bytes.len() as u64 == MAX_BYTES {
+        let last_newline = bytes
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |at| at + 1);
+        bytes.truncate(last_newline);
+    }
+    parse(&String::from_utf8_lossy(&bytes), who, end)
 }
 
 pub fn parse(text: &str, who: &str, end: Nanos) -> StepReport {
@@ -226,6 +234,21 @@ mod tests {
         );
         assert_eq!(r.events[1].time, 1_000);
         assert_eq!(r.events[1].attributes.get(sc::RETRACE_TIME_SOURCE), None);
+    }
+
+    #[test]
+    fn a_report_that_is_not_utf8_or_too_long_keeps_its_good_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report");
+        let mut bytes = b"attr a=1\nattr bad=\xff\xfe\n".to_vec();
+        bytes.extend(std::iter::repeat_n(b'x', MAX_BYTES as usize));
+        std::fs::write(&path, bytes).unwrap();
+        let r = read(&path, "step s", 0);
+        assert_eq!(r.attributes.get("a"), Some(&AttrValue::Int(1)));
+        assert!(
+            r.attributes.get("bad").is_some(),
+            "its own line, decoded as it can be"
+        );
     }
 
     #[test]

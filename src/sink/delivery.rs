@@ -144,10 +144,14 @@ impl<'a> Delivery<'a> {
     pub fn send_part(&mut self, run: BuiltRun, last: bool) {
         self.runs += usize::from(last);
         self.spans += run.spans.len();
+        let root = crate::trace::context::parse(&run.traceparent, None)
+            .map(|p| p.span_id)
+            .ok();
         let metrics = self
             .metrics
             .as_mut()
-            .map(|m| m.observe(&run.spans))
+            .zip(root)
+            .map(|(m, root)| m.observe(&run.spans, root))
             .filter(|m| !m.is_empty());
         let resource = sink::resource_for(&run.system, self.config);
         let request = metrics.map(|m| crate::trace::metrics::request(m, &resource));

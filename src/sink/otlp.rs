@@ -112,71 +112,29 @@ impl Sink for OtlpSink {
         Ok(sent)
     }
 
-    /// Metrics go as one request per run (a run's points are few): no halving; a request
-    /// refused for good is set aside, one not delivered is kept in the same spool as spans
-    /// (`retrace send` replays both).
+    /// Metrics go as one request per run; one too large for the collector (a 20,000-node
+    /// run) is sent in halves, down to single points. A request refused for good is set
+    /// aside, one not delivered is kept in the same spool as spans (`retrace send` replays
+    /// both).
     fn send_metrics(&mut self, request: ExportMetricsServiceRequest) -> Result<usize, SinkError> {
-        let points = point_count(&request);
-        let Some(path) = self.metrics.as_mut() else {
-            return Ok(0);
-        };
-        let result = match path.broken {
-            Some(_) => None,
-            None => {
-                let deadline = path.transport.deadline();
-                Some(path.transport.export(&request, deadline))
-            }
-        };
-        match result {
-            Some(Ok(accepted)) => {
-                let rejected = accepted.rejected.clamp(0, points as i64);
-                if rejected > 0 {
-                    report(format!(
-                        "{} rejected {rejected} of {points} metric points: {}",
-                        path.destination, accepted.message
-                    ));
-                    path.rejected += rejected;
-                }
-                Ok(points - rejected as usize)
-            }
-            // The endpoint gone (now, or before): kept for `retrace send`.
-            None
-            | Some(Err(ExportError {
-                kind: Undelivered::Unreachable,
-                ..
-            })) => {
-                if let Some(Err(e)) = result {
-                    report(format!(
-                        "could not deliver metrics to {}: {e}",
-                        path.destination
-                    ));
-                    path.broken = Some(e.message);
-                }
-                path.undelivered += points;
-                keep(
-                    &mut self.spool,
-                    &mut self.lost,
-                    &mut self.lost_why,
-                    &request,
-                    points,
-                );
-                Ok(0)
-            }
-            Some(Err(e)) => {
-                path.refused += points;
-                let aside = self.spool.as_ref().map(|s| s.set_aside(&request));
-                let whereto = match aside {
-                    Some(Ok(file)) => format!("set aside in {}", file.display()),
-                    Some(Err(problem)) => format!("cannot be set aside ({problem}): lost"),
-                    None => "lost (no spool)".to_owned(),
-                };
-                report(format!(
-                    "{} refused {points} metric points for good: {e}; {whereto}",
-                    path.destination
-                ));
-                Ok(0)
+        let mut delivered = 0;
+        let mut pending = vec![request];
+        while let Some(request) = pending.pop() {
+            match self.send_metrics_part(request) {
+                Ok(n) => delivered += n,
+                Err(too_large) => match crate::trace::metrics::halves(too_large) {
+                    Ok((first, second)) => {
+                        pending.push(second);
+                        pending.push(first);
+                    }
+                    Err(single) => self.refuse_metrics(
+                        &single,
+                        "one point over the collector's size limit".into(),
+                    ),
+                },
             }
         }
+        Ok(delivered)
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {
@@ -230,6 +188,89 @@ impl Sink for OtlpSink {
         } else {
             Err(SinkError::Delivery(problems.join("; ")))
         }
+    }
+}
+
+impl OtlpSink {
+    /// Sends one metrics request; gives it back when it is too large for the collector.
+    fn send_metrics_part(
+        &mut self,
+        request: ExportMetricsServiceRequest,
+    ) -> Result<usize, ExportMetricsServiceRequest> {
+        let points = point_count(&request);
+        let Some(path) = self.metrics.as_mut() else {
+            return Ok(0);
+        };
+        let result = match path.broken {
+            Some(_) => None,
+            None => {
+                let deadline = path.transport.deadline();
+                Some(path.transport.export(&request, deadline))
+            }
+        };
+        match result {
+            Some(Ok(accepted)) => {
+                let rejected = accepted.rejected.clamp(0, points as i64);
+                if rejected > 0 {
+                    report(format!(
+                        "{} rejected {rejected} of {points} metric points: {}",
+                        path.destination, accepted.message
+                    ));
+                    path.rejected += rejected;
+                }
+                Ok(points - rejected as usize)
+            }
+            Some(Err(ExportError {
+                kind: Undelivered::TooLarge,
+                ..
+            })) => Err(request),
+            // The endpoint gone (now, or before): kept for `retrace send`.
+            None
+            | Some(Err(ExportError {
+                kind: Undelivered::Unreachable,
+                ..
+            })) => {
+                if let Some(Err(e)) = result {
+                    report(format!(
+                        "could not deliver metrics to {}: {e}",
+                        path.destination
+                    ));
+                    path.broken = Some(e.message);
+                }
+                path.undelivered += points;
+                keep(
+                    &mut self.spool,
+                    &mut self.lost,
+                    &mut self.lost_why,
+                    &request,
+                    points,
+                );
+                Ok(0)
+            }
+            Some(Err(e)) => {
+                self.refuse_metrics(&request, e.message);
+                Ok(0)
+            }
+        }
+    }
+
+    /// A metrics request the collector refuses for good: set aside, the rest still goes.
+    fn refuse_metrics(&mut self, request: &ExportMetricsServiceRequest, why: String) {
+        let points = point_count(request);
+        let aside = self.spool.as_ref().map(|s| s.set_aside(request));
+        let Some(path) = self.metrics.as_mut() else {
+            return;
+        };
+        path.refused += points;
+        let whereto = match aside {
+            Some(Ok(file)) => format!("set aside in {}", file.display()),
+            Some(Err(problem)) => format!("cannot be set aside ({problem}): lost"),
+            None => "lost (no spool)".to_owned(),
+        };
+        report(format!(
+            "{} refused {points} metric points for good: {why}; {whereto}",
+            path.destination
+        ));
     }
 }
 

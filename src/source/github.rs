@@ -454,7 +454,8 @@ fn job_steps(
     Ok(())
 }
 
-/// The receiver's step names: a name used more than once gets `-1`, `-2`… after its first.
+/// The receiver's step names: a name used more than once gets `-1`, `-2`… after its first
+/// (skipping a suffix another step is already named, so that no two names are the same).
 fn shown_names(steps: &[Value]) -> Vec<String> {
     let names: Vec<String> = steps
         .iter()
@@ -464,6 +465,7 @@ fn shown_names(steps: &[Value]) -> Vec<String> {
     for n in &names {
         *count.entry(n).or_default() += 1;
     }
+    let mut taken: std::collections::HashSet<String> = names.iter().cloned().collect();
     let mut seen: HashMap<&str, usize> = HashMap::new();
     names
         .iter()
@@ -474,10 +476,36 @@ fn shown_names(steps: &[Value]) -> Vec<String> {
             let k = seen.entry(n).or_default();
             *k += 1;
             if *k == 1 {
-                n.clone()
-            } else {
-                format!("{n}-{}", *k - 1)
+                return n.clone();
             }
+            let mut suffix = *k - 1;
+            let mut shown = format!("{n}-{suffix}");
+            while taken.contains(&shown) && shown != *n {
+                suffix += 1;
+                shown = format!("{n}-{suffix}");
+            }
+            *k = suffix + 1;
+            taken.insert(shown.clone());
+            shown
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_step_names_never_repeat() {
+        let steps: Vec<Value> = ["build", "build", "build-1", "test"]
+            .iter()
+            .map(|n| serde_json::json!({ "name": n }))
+            .collect();
+        assert_eq!(shown_names(&steps), ["build", "build-2", "build-1", "test"]);
+        let steps: Vec<Value> = ["a", "a", "a"]
+            .iter()
+            .map(|n| serde_json::json!({ "name": n }))
+            .collect();
+        assert_eq!(shown_names(&steps), ["a", "a-1", "a-2"]);
+    }
 }

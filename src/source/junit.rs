@@ -55,6 +55,8 @@ mod attr {
     pub const SYSTEM_ERR: &str = "junit.system_err";
     pub const PROPERTY_PREFIX: &str = "junit.property.";
     pub const LANE: &str = "junit.lane";
+    /// How many attempts the test had (nextest's retries), on each of them.
+    pub const ATTEMPTS: &str = "junit.attempts";
     pub const TESTS: &str = "junit.tests";
     pub const FAILURES: &str = "junit.failures";
     pub const ERRORS: &str = "junit.errors";
@@ -184,6 +186,10 @@ enum Open {
     Other,
 }
 
+/// How deep elements may nest (suites in suites: Node nests describe blocks a few levels);
+/// the conversion walks nested suites recursively.
+const MAX_DEPTH: usize = 256;
+
 /// Reads a report; the first problem (with its line) ends it.
 fn read(text: &str) -> Result<Report, String> {
     let mut reader = Reader::from_str(text);
@@ -208,6 +214,12 @@ fn read(text: &str) -> Result<Report, String> {
         match event {
             XmlEvent::Start(e) => {
                 saw_element = true;
+                if stack.len() >= MAX_DEPTH {
+                    return Err(format!(
+                        "line {}: elements nested deeper than {MAX_DEPTH}; a test report needs a few",
+                        line_at(reader.buffer_position())
+                    ));
+                }
                 let open = open(&e, &stack, &mut report)?;
                 stack.push(open);
             }
@@ -440,8 +452,12 @@ enum Anchor {
 
 const NANOS_PER_SECOND: f64 = 1e9;
 
+/// Durations beyond this (115 days) are not a test's: capped, so that time arithmetic stays in
+/// range.
+const MAX_SECONDS: f64 = 1e7;
+
 fn nanos_of(seconds: f64) -> Nanos {
-    (seconds * NANOS_PER_SECOND).round() as Nanos
+    (seconds.min(MAX_SECONDS) * NANOS_PER_SECOND).round() as Nanos
 }
 
 /// Building a run: the steps so far, the ids taken, and whether some time was laid out.
@@ -477,13 +493,15 @@ impl Builder<'_> {
     /// A step id unique in the run (pytest writes a test that fails and errors in teardown
     /// as two testcases of one name).
     fn unique(&mut self, id: String) -> String {
-        let n = self.taken.entry(id.clone()).or_insert(0);
-        *n += 1;
-        if *n == 1 {
-            id
-        } else {
-            format!("{id}#{n}")
+        let mut candidate = id.clone();
+        let mut n = 1;
+        // `#2` may itself be a test's name: the next free one.
+        while self.taken.contains_key(&candidate) {
+            n += 1;
+            candidate = format!("{id}#{n}");
         }
+        self.taken.insert(candidate.clone(), 1);
+        candidate
     }
 
     /// The suite's span and its contents' from `start` (when known); returns its end.
@@ -547,7 +565,7 @@ impl Builder<'_> {
         }
         // The suite's own duration, when it says more than its contents.
         if let (Some(s), Some(t)) = (start, suite.time) {
-            end = end.max(Some(s + nanos_of(t)));
+            end = end.max(Some(s.saturating_add(nanos_of(t))));
         }
         let failed = ends_failed(&self.steps[at + 1..], Some(&id));
         let step = &mut self.steps[at];
@@ -584,7 +602,10 @@ impl Builder<'_> {
     ) -> Result<Option<Nanos>, String> {
         let total: f64 = cases.iter().filter_map(|c| c.time).sum();
         let lanes = match suite_time {
-            Some(t) if t > 0.0 && total > t * 1.05 => (total / t).ceil().max(1.0) as usize,
+            // Never more lanes than tests (a suite `time` of 1e-300 must not ask for more).
+            Some(t) if t > 0.0 && total > t * 1.05 => {
+                ((total / t).ceil().max(1.0) as usize).min(cases.len().max(1))
+            }
             _ => 1,
         };
         let mut free: Vec<Nanos> = vec![start.unwrap_or(0); lanes];
@@ -597,7 +618,7 @@ impl Builder<'_> {
                 (None, Some(_)) => {
                     let lane = (0..lanes).min_by_key(|&l| (free[l], l)).unwrap_or(0);
                     let at = free[lane];
-                    free[lane] = at + duration;
+                    free[lane] = at.saturating_add(duration);
                     (Some(at), (lanes > 1).then_some(lane))
                 }
                 (None, None) => (None, None),
@@ -646,7 +667,7 @@ impl Builder<'_> {
             step.parent = Some(suite.to_owned());
             step.attempt = attempt;
             step.start = at;
-            step.end = at.map(|t| t + duration);
+            step.end = at.map(|t| t.saturating_add(duration));
             end = end.max(step.end);
             if n == this && laid_out || at.is_none() {
                 step.time_source = TimeSource::Derived;
@@ -658,7 +679,9 @@ impl Builder<'_> {
             a.put_opt(attr::CLASSNAME, case.classname.clone());
             a.put_opt(attr::CODE_FILE, case.file.clone());
             // pytest writes the 0-based line of the `def`.
-            let line = case.line.map(|l| l + i64::from(self.zero_based_lines));
+            let line = case
+                .line
+                .map(|l| l.saturating_add(i64::from(self.zero_based_lines)));
             a.put_opt(attr::CODE_LINE, line);
             if let Some(lane) = lane {
                 a.put(attr::LANE, lane as i64 + 1);
@@ -673,7 +696,7 @@ impl Builder<'_> {
                 }
             }
             if total > 1 {
-                a.put(sc::RETRACE_STEP_ATTEMPTS, i64::from(total));
+                a.put(attr::ATTEMPTS, i64::from(total));
             }
             apply(&mut step, finding, self.options.include_output);
             self.steps.push(step);
@@ -802,7 +825,7 @@ fn to_run(
         .unwrap_or(0);
     let mut run_start = start.or_else(|| steps.iter().filter_map(|s| s.start).min());
     let mut run_end = end
-        .max(run_start.map(|s| s + total))
+        .max(run_start.map(|s| s.saturating_add(total)))
         .or_else(|| steps.iter().filter_map(|s| s.end).max());
     if !recorded {
         let length = run_end.unwrap_or(0) - run_start.unwrap_or(0);

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use opentelemetry::trace::{SpanKind, Status};
+use opentelemetry::trace::Status;
 use opentelemetry::Value;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
@@ -77,7 +77,8 @@ pub struct Metrics {
     /// `--metrics-run-id`: the run id on every point (off: the conventions make it opt-in,
     /// for cardinality).
     pub run_id_attribute: bool,
-    pending: HashMap<[u8; 16], Pending>,
+    /// By the run's root span id (a run nested in another shares its trace).
+    pending: HashMap<[u8; 8], Pending>,
 }
 
 impl Metrics {
@@ -90,7 +91,7 @@ impl Metrics {
 
     /// The points of `spans` (one run's, whole or a part of it), grouped by metric. A step's
     /// points wait for its run's root (their start time is the run's start).
-    pub fn observe(&mut self, spans: &[SpanData]) -> Vec<Metric> {
+    pub fn observe(&mut self, spans: &[SpanData], root: [u8; 8]) -> Vec<Metric> {
         // A test's tested table is the step it links to: names by span id.
         let task_names: HashMap<[u8; 8], &str> = spans
             .iter()
@@ -99,16 +100,32 @@ impl Metrics {
                 Some((s.span_context.span_id().to_bytes(), name))
             })
             .collect();
-        let mut completed = Vec::new();
-        for root in spans.iter().filter(|s| s.span_kind == SpanKind::Server) {
-            let trace = root.span_context.trace_id().to_bytes();
-            self.pending.entry(trace).or_default().root = Some(root.clone());
-            completed.push(trace);
-        }
-        for span in spans.iter().filter(|s| s.span_kind != SpanKind::Server) {
-            let trace = span.span_context.trace_id().to_bytes();
-            let pending = self.pending.entry(trace).or_default();
-            let task = text(span, sc::CICD_TASK_NAME).unwrap_or_default();
+        // The run's own root (its kind may be any: `exec --kind client`).
+        let is_root = |s: &SpanData| s.span_context.span_id().to_bytes() == root;
+        let pending = self.pending.entry(root).or_default();
+        let mut completed = false;
+        for span in spans {
+            if is_root(span) {
+                pending.root = Some(span.clone());
+                completed = true;
+                continue;
+            }
+            if !is_task(span) {
+                continue;
+            }
+            // A step's identity: its run id without the attempt (`task#2`), else its name.
+            let task = text(span, sc::CICD_TASK_RUN_ID)
+                .map(|id| {
+                    id.rsplit_once('#').map_or(id, |(base, n)| {
+                        if n.bytes().all(|b| b.is_ascii_digit()) {
+                            base
+                        } else {
+                            id
+                        }
+                    })
+                })
+                .or_else(|| text(span, sc::CICD_TASK_NAME))
+                .unwrap_or_default();
             if matches!(span.status, Status::Error { .. }) {
                 let error_type = text(span, sc::ERROR_TYPE).unwrap_or("_OTHER").to_owned();
                 pending.failed.insert(task.to_owned(), error_type);
@@ -118,6 +135,7 @@ impl Metrics {
             }
             step_points(span, &task_names, &mut pending.points);
         }
+        let completed: Vec<[u8; 8]> = if completed { vec![root] } else { Vec::new() };
         let mut out = Points::default();
         for trace in completed {
             // A run's own points: series of two runs are never merged (their windows differ).
@@ -518,12 +536,11 @@ fn run_points(root: &SpanData, failed: &HashMap<String, String>, run_id: bool, o
     }
 }
 
-fn step_points(span: &SpanData, task_names: &HashMap<[u8; 8], &str>, out: &mut Points) {
-    let (start, end) = (nanos(span.start_time), nanos(span.end_time));
-    // Phases of a step (dbt --phase-spans) are parts of it, not steps; a runner step with
-    // retries counts through its attempts; a GitHub job is the task, not its queue span or
-    // its steps.
-    if [
+/// Whether a span is a task the metrics count: phases of a step (dbt --phase-spans) are parts
+/// of it; a runner step with retries counts through its attempts; a GitHub job is the task,
+/// not its queue span or its steps.
+fn is_task(span: &SpanData) -> bool {
+    ![
         DBT_PHASE,
         sc::RETRACE_STEP_ATTEMPTS,
         GITHUB_STEP_NUMBER,
@@ -531,9 +548,10 @@ fn step_points(span: &SpanData, task_names: &HashMap<[u8; 8], &str>, out: &mut P
     ]
     .iter()
     .any(|key| attribute(span, key).is_some())
-    {
-        return;
-    }
+}
+
+fn step_points(span: &SpanData, task_names: &HashMap<[u8; 8], &str>, out: &mut Points) {
+    let (start, end) = (nanos(span.start_time), nanos(span.end_time));
     // The run's start replaces this once the root is in (`Points::append`).
     let window = start;
     let pipeline = text(span, sc::CICD_PIPELINE_NAME);
@@ -655,6 +673,76 @@ pub fn request(metrics: Vec<Metric>, resource: &Resource) -> ExportMetricsServic
     }
 }
 
+/// A request in two of about half its points each (for a collector that refuses its size);
+/// a request of one point comes back as it is.
+pub fn halves(
+    mut request: ExportMetricsServiceRequest,
+) -> Result<(ExportMetricsServiceRequest, ExportMetricsServiceRequest), ExportMetricsServiceRequest>
+{
+    let total = point_count(&request);
+    if total < 2 {
+        return Err(request);
+    }
+    let mut second = request.clone();
+    let mut left = total / 2;
+    // The first half keeps the first `total / 2` points, the second the others.
+    for (rm_first, rm_second) in request
+        .resource_metrics
+        .iter_mut()
+        .zip(second.resource_metrics.iter_mut())
+    {
+        for (sm_first, sm_second) in rm_first
+            .scope_metrics
+            .iter_mut()
+            .zip(rm_second.scope_metrics.iter_mut())
+        {
+            for (m_first, m_second) in sm_first
+                .metrics
+                .iter_mut()
+                .zip(sm_second.metrics.iter_mut())
+            {
+                let keep = |n: usize, left: &mut usize| {
+                    let here = n.min(*left);
+                    *left -= here;
+                    here
+                };
+                match (&mut m_first.data, &mut m_second.data) {
+                    (Some(metric::Data::Histogram(a)), Some(metric::Data::Histogram(b))) => {
+                        let here = keep(a.data_points.len(), &mut left);
+                        a.data_points.truncate(here);
+                        b.data_points.drain(..here);
+                    }
+                    (Some(metric::Data::Sum(a)), Some(metric::Data::Sum(b))) => {
+                        let here = keep(a.data_points.len(), &mut left);
+                        a.data_points.truncate(here);
+                        b.data_points.drain(..here);
+                    }
+                    (Some(metric::Data::Gauge(a)), Some(metric::Data::Gauge(b))) => {
+                        let here = keep(a.data_points.len(), &mut left);
+                        a.data_points.truncate(here);
+                        b.data_points.drain(..here);
+                    }
+                    _ => {}
+                }
+            }
+            sm_first.metrics.retain(|m| data_points(m) > 0);
+            sm_second.metrics.retain(|m| data_points(m) > 0);
+        }
+    }
+    Ok((request, second))
+}
+
+fn data_points(m: &Metric) -> usize {
+    match &m.data {
+        Some(metric::Data::Histogram(h)) => h.data_points.len(),
+        Some(metric::Data::Sum(s)) => s.data_points.len(),
+        Some(metric::Data::Gauge(g)) => g.data_points.len(),
+        Some(metric::Data::ExponentialHistogram(h)) => h.data_points.len(),
+        Some(metric::Data::Summary(s)) => s.data_points.len(),
+        None => 0,
+    }
+}
+
 /// How many data points a request holds (what the console and the delivery count).
 pub fn point_count(request: &ExportMetricsServiceRequest) -> usize {
     request
@@ -662,14 +750,7 @@ pub fn point_count(request: &ExportMetricsServiceRequest) -> usize {
         .iter()
         .flat_map(|r| &r.scope_metrics)
         .flat_map(|s| &s.metrics)
-        .map(|m| match &m.data {
-            Some(metric::Data::Histogram(h)) => h.data_points.len(),
-            Some(metric::Data::Sum(s)) => s.data_points.len(),
-            Some(metric::Data::Gauge(g)) => g.data_points.len(),
-            Some(metric::Data::ExponentialHistogram(h)) => h.data_points.len(),
-            Some(metric::Data::Summary(s)) => s.data_points.len(),
-            None => 0,
-        })
+        .map(data_points)
         .sum()
 }
 
@@ -795,17 +876,40 @@ mod tests {
     fn one_point_per_series_and_run() {
         let mut metrics = Metrics::new(false);
         let second = 1_000_000_000;
-        let got = metrics.observe(&run("r1", &[(0, 2 * second), (second, 4 * second)]));
+        let spans = run("r1", &[(0, 2 * second), (second, 4 * second)]);
+        let got = metrics.observe(&spans, spans[0].span_context.span_id().to_bytes());
         let h = histogram(&got, TASK_DURATION);
         assert_eq!(h.data_points.len(), 1, "two tries of one task: one point");
         let p = &h.data_points[0];
         assert_eq!(p.count, 2);
         assert_eq!(p.sum, Some(5.0));
         assert_eq!((p.min, p.max), (Some(2.0), Some(3.0)));
-        assert_eq!((p.start_time_unix_nano, p.time_unix_nano), (0, 4 * second as u64));
+        assert_eq!(
+            (p.start_time_unix_nano, p.time_unix_nano),
+            (0, 4 * second as u64)
+        );
         assert_eq!(p.exemplars.len(), 2);
         // Another run of the same task is a point of its own.
-        let again = metrics.observe(&run("r2", &[(0, second)]));
+        let spans = run("r2", &[(0, second)]);
+        let again = metrics.observe(&spans, spans[0].span_context.span_id().to_bytes());
         assert_eq!(histogram(&again, TASK_DURATION).data_points[0].count, 1);
+    }
+
+    #[test]
+    fn a_request_splits_into_halves_down_to_single_points() {
+        let mut metrics = Metrics::new(false);
+        let spans = run("r1", &[(0, 1), (2, 3)]);
+        let all = metrics.observe(&spans, spans[0].span_context.span_id().to_bytes());
+        let request = super::request(all, &Resource::builder_empty().build());
+        let total = point_count(&request);
+        assert!(total >= 2);
+        let (a, b) = halves(request.clone()).unwrap();
+        assert_eq!(point_count(&a), total / 2);
+        assert_eq!(point_count(&a) + point_count(&b), total);
+        let mut single = a;
+        while let Ok((x, _)) = halves(single.clone()) {
+            single = x;
+        }
+        assert_eq!(point_count(&single), 1);
     }
 }

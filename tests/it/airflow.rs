@@ -827,3 +827,34 @@ fn records_found_after_the_run_folders_still_join_their_runs() {
     );
     assert_eq!(a, b);
 }
+
+/// Arguments that overlap (a history and one of its folders) reach a run folder twice: it is
+/// converted once, and no clash of installations is claimed.
+#[test]
+fn a_run_folder_reached_twice_is_converted_once() {
+    let logs = fixture(&format!("2.10.5/logs/dag_id={DAG}"));
+    let folder = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
+    let once = Receiver::start(Proto::Grpc);
+    assert_eq!(
+        send(&once, std::slice::from_ref(&logs), &[]).status.code(),
+        Some(0)
+    );
+    let twice = Receiver::start(Proto::Grpc);
+    let out = send(&twice, &[logs.clone(), folder], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("different installations"),
+        "{}",
+        stderr(&out)
+    );
+    let ids = |rx: &Receiver| {
+        let mut ids: Vec<String> = rx.spans().iter().map(|s| s.span_id_hex()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&twice), ids(&once));
+}

@@ -117,7 +117,7 @@ fn nextest_times_are_exact_and_retries_are_attempts() {
         first.span.start_time_unix_nano,
         nanos("2026-11-30T17:48:04.397-08:00")
     );
-    assert_eq!(first.attr_i64("retrace.step.attempts"), Some(2));
+    assert_eq!(first.attr_i64("junit.attempts"), Some(2));
     // Its suite passed in the end; the suite with a test failing twice did not.
     let suite = |name: &str| {
         spans
@@ -436,4 +436,56 @@ fn backfill_reads_junit_beside_the_other_formats() {
         .filter(|s| s.span.parent_span_id.is_empty())
         .count();
     assert_eq!(roots, 14, "8 pytest, 1 node, 2 jest, 1 nextest, 2 surefire");
+}
+
+#[test]
+fn extreme_numbers_and_nesting_cost_one_line_not_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: String| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    // A suite "time" of 1e-300: lanes are bounded by the tests.
+    let tiny = write(
+        "tiny.xml",
+        r#"<testsuite name="t" timestamp="2026-01-01T00:00:00Z" time="1e-300"><testcase name="a" time="1"/><testcase name="b" time="1"/></testsuite>"#.into(),
+    );
+    // A test of 1e30 s, and a line at the end of i64.
+    let huge = write(
+        "huge.xml",
+        r#"<testsuite name="h" timestamp="2026-01-01T00:00:00Z"><testcase name="a" time="1e30" file="x" line="9223372036854775807"/></testsuite>"#.into(),
+    );
+    let deep = write(
+        "deep.xml",
+        format!(
+            "{}<testcase name=\"a\"/>{}",
+            "<testsuite name=\"s\">".repeat(100_000),
+            "</testsuite>".repeat(100_000)
+        ),
+    );
+    let rx = Receiver::start(Proto::Grpc);
+    let out = run(retrace()
+        .arg("junit")
+        .args([&tiny, &huge, &deep])
+        .args(rx.cli_args()));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("deep.xml: line 1: elements nested deeper than 256"),
+        "{}",
+        stderr(&out)
+    );
+    let lanes: Vec<i64> = rx
+        .spans()
+        .iter()
+        .filter_map(|s| s.attr_i64("junit.lane"))
+        .collect();
+    assert!(lanes.iter().all(|&l| l <= 2), "{lanes:?}");
+    assert_eq!(
+        rx.spans()
+            .iter()
+            .filter(|s| s.span.parent_span_id.is_empty())
+            .count(),
+        2
+    );
 }

@@ -559,3 +559,50 @@ fn github_jobs_queue_times_and_the_first_attempts_pending_time() {
         .collect();
     assert_eq!(tasks.len(), jobs["jobs"].as_array().unwrap().len());
 }
+
+#[test]
+fn a_wrapped_command_of_any_kind_has_its_run_metrics() {
+    let receiver = Receiver::start(Proto::Grpc);
+    let out = run(retrace()
+        .args(["exec", "--kind", "client", "--metrics"])
+        .args(receiver.cli_args())
+        .args(["--", "sh", "-c", "exit 3"]));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let got = points(&receiver.metrics());
+    let span = &receiver.spans()[0];
+    let duration = got
+        .iter()
+        .find(|p| p.metric == "cicd.pipeline.run.duration")
+        .expect("the command's run");
+    assert_eq!(
+        duration.value,
+        (span.span.end_time_unix_nano - span.span.start_time_unix_nano) as f64 / 1e9
+    );
+    assert_eq!(duration.attributes["cicd.pipeline.result"], "failure");
+}
+
+#[test]
+fn send_replays_metrics_to_the_metrics_endpoint_its_variables_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lines = tmp.path().join("out.jsonl");
+    let out = run(retrace()
+        .arg("dbt")
+        .arg(fixture("dbt/04-build"))
+        .args(["--metrics", "--output"])
+        .arg(&lines));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let spans_to = Receiver::start(Proto::HttpProtobuf);
+    let metrics_to = Receiver::start(Proto::HttpProtobuf);
+    let out = run(retrace()
+        .arg("send")
+        .arg(&lines)
+        .args(spans_to.cli_args())
+        .env(
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            format!("http://{}/v1/metrics", metrics_to.addr()),
+        ));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(spans_to.spans().len(), 40);
+    assert!(spans_to.metrics().is_empty());
+    assert_eq!(metrics_to.metrics().len(), 1);
+}

@@ -337,7 +337,28 @@ fn metrics(
     if !asked {
         return Ok(None);
     }
-    let mut otlp = resolve_signal(flags, &env.for_metrics())?;
+    // The flags are the traces' settings: a metrics variable is above them for metrics.
+    let mut flags = flags.clone();
+    let own = |suffix: &str| {
+        env.get(&format!("OTEL_EXPORTER_OTLP_METRICS_{suffix}"))
+            .is_some()
+    };
+    if own("ENDPOINT") {
+        flags.endpoint = None;
+    }
+    if own("PROTOCOL") {
+        flags.protocol = None;
+    }
+    if own("HEADERS") {
+        flags.headers.clear();
+    }
+    if own("TIMEOUT") {
+        flags.timeout = None;
+    }
+    if own("CERTIFICATE") {
+        flags.certificate = None;
+    }
+    let mut otlp = resolve_signal(&flags, &env.for_metrics())?;
     otlp.endpoint_origin = otlp
         .endpoint_origin
         .replace("OTEL_EXPORTER_OTLP_TRACES_", "OTEL_EXPORTER_OTLP_METRICS_");
