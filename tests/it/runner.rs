@@ -598,3 +598,46 @@ steps:
         load.span.end_time_unix_nano
     );
 }
+
+/// `dotenv` files load before `env`, which can use them; single quotes keep `$` as written;
+/// a missing file stops the run before anything starts, naming the file.
+#[test]
+fn dotenv_files_load_before_env() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "# shared settings\nexport GREETING=\"hello\"\nLITERAL='$HOME'\n",
+    )
+    .unwrap();
+    let rx = Receiver::start(Proto::Grpc);
+    let flow = r#"
+name: dotted
+dotenv: .env
+env:
+  - WHO: ${GREETING}-world
+steps:
+  - name: greet
+    command: printf '%s %s' "$WHO" "$LITERAL" > out.txt
+"#;
+    let out = run_flow(dir.path(), flow, &rx, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out.txt")).unwrap(),
+        "hello-world $HOME"
+    );
+    let missing = r#"
+name: dotted
+dotenv: [.env, missing.env]
+steps:
+  - name: greet
+    command: touch ran
+"#;
+    let out = run_flow(dir.path(), missing, &rx, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("missing.env: file not found"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("ran").exists());
+}

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::sink::config::FileDefaults;
 
+mod dotenv;
 mod messages;
 mod yaml;
 
@@ -251,8 +252,14 @@ fn build(raw: RawWorkflow, path: &Path) -> Result<Workflow, String> {
     let file_dir = std::path::absolute(file_dir).unwrap_or_else(|_| file_dir.to_path_buf());
     let working_dir = match &raw.working_dir {
         Some(dir) if !dir.is_empty() => file_dir.join(dir),
-        _ => file_dir,
+        _ => file_dir.clone(),
     };
+    // `dotenv` files, relative to the workflow file, load before `env` (which may use them).
+    let mut env = Vec::new();
+    for file in raw.dotenv.iter().flat_map(|d| &d.0) {
+        env.extend(dotenv::load(&file_dir.join(file))?);
+    }
+    env.extend(raw.env.map(|e| e.0).unwrap_or_default());
 
     let steps = raw_steps
         .into_iter()
@@ -282,7 +289,7 @@ fn build(raw: RawWorkflow, path: &Path) -> Result<Workflow, String> {
                 .map_or_else(|| "workflow".into(), |s| s.to_string_lossy().into_owned())
         }),
         working_dir,
-        env: raw.env.map(|e| e.0).unwrap_or_default(),
+        env,
         otel: raw.otel.map(|o| FileDefaults {
             origin: format!("{} otel", path.display()),
             enabled: o.enabled,

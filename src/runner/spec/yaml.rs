@@ -14,6 +14,8 @@ pub(super) struct RawWorkflow {
     #[serde(rename = "type")]
     pub(super) kind: Option<Kind>,
     pub(super) working_dir: Option<String>,
+    /// One file or a list, relative to the workflow file.
+    pub(super) dotenv: Option<Names>,
     pub(super) env: Option<EnvList>,
     pub(super) otel: Option<RawOtel>,
     pub(super) steps: Option<Vec<RawStep>>,
