@@ -112,6 +112,7 @@ pub fn run(workflow: &Workflow, options: &RunOptions, export: &Export, env: &Env
         cancelled: None,
         run_id,
         quiet: export.options.quiet,
+        outputs: Vec::new(),
     };
     scheduler.drive()
 }
@@ -197,6 +198,8 @@ struct Scheduler<'w> {
     cancelled: Option<i32>,
     run_id: String,
     quiet: bool,
+    /// `output:` variables set so far, in the order their steps ended.
+    outputs: Vec<(String, String)>,
 }
 
 impl Scheduler<'_> {
@@ -299,6 +302,8 @@ impl Scheduler<'_> {
             format!("{}.log", process::file_stem(&spec.name))
         });
         let mut env = self.base_env.clone();
+        // Earlier steps' `output:` variables, before the step's own env (which may use them).
+        env.extend(self.outputs.iter().cloned());
         env.push(("DAG_RUN_STEP_NAME".into(), spec.name.clone()));
         env.push(("RETRACE_STEP".into(), spec.name.clone()));
         expand_into(&mut env, &spec.env);
@@ -333,6 +338,7 @@ impl Scheduler<'_> {
             output: Output::Capture {
                 log: log.clone(),
                 prefix: format!("{} | ", spec.name),
+                stdout_copy: spec.output.as_ref().map(|_| log.with_extension("out")),
             },
         });
         match spawned {
@@ -476,6 +482,9 @@ impl Scheduler<'_> {
             return;
         }
         self.states[i] = State::Done(outcome);
+        if let Some(var) = &spec.output {
+            self.capture_output(var.clone(), &running.log.with_extension("out"));
+        }
         let attempts = std::mem::take(&mut self.progress[i].attempts);
         let mut step = self.step_record(i, self.progress[i].start.unwrap_or(end), end, outcome);
         let final_attempt = attempts.last().expect("pushed above");
@@ -506,6 +515,18 @@ impl Scheduler<'_> {
             records.extend(attempts);
         }
         self.live.finish_steps(records);
+    }
+
+    /// `output: VAR`: the step's stdout, trimmed (at most 1 MiB read), for the steps after it.
+    fn capture_output(&mut self, var: String, file: &std::path::Path) {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        if let Ok(f) = std::fs::File::open(file) {
+            let _ = f.take(1 << 20).read_to_end(&mut bytes);
+        }
+        let value = String::from_utf8_lossy(&bytes).trim().to_owned();
+        self.outputs.retain(|(k, _)| *k != var);
+        self.outputs.push((var, value));
     }
 
     /// The `Step: <name>` record of step `i`.

@@ -23,8 +23,13 @@ pub enum Output {
     /// The child shares our stdin, stdout and stderr (`exec`, the dbt wrapper).
     Inherit,
     /// stdin is empty; stdout and stderr go, line by line, to `log` and to our own stdout and
-    /// stderr prefixed with `prefix` (runner steps).
-    Capture { log: PathBuf, prefix: String },
+    /// stderr prefixed with `prefix` (runner steps); stdout alone also to `stdout_copy` (a
+    /// step's `output:`).
+    Capture {
+        log: PathBuf,
+        prefix: String,
+        stdout_copy: Option<PathBuf>,
+    },
 }
 
 pub struct Launch<'a> {
@@ -90,11 +95,19 @@ pub fn spawn(launch: Launch) -> io::Result<Spawned> {
                 readers: 0,
             })
         }
-        Output::Capture { log, prefix } => {
+        Output::Capture {
+            log,
+            prefix,
+            stdout_copy,
+        } => {
             if let Some(parent) = log.parent() {
                 std::fs::create_dir_all(parent)?;
             }
             let log = Arc::new(Mutex::new(File::create(&log)?));
+            let copy = match stdout_copy {
+                Some(path) => Some(Arc::new(Mutex::new(File::create(path)?))),
+                None => None,
+            };
             command
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
@@ -103,8 +116,8 @@ pub fn spawn(launch: Launch) -> io::Result<Spawned> {
             let out = child.stdout.take().expect("piped");
             let err = child.stderr.take().expect("piped");
             let prefix: Arc<str> = Arc::from(prefix);
-            copy_lines(out, log.clone(), prefix.clone(), false, tx.clone());
-            copy_lines(err, log, prefix, true, tx);
+            copy_lines(out, log.clone(), copy, prefix.clone(), false, tx.clone());
+            copy_lines(err, log, None, prefix, true, tx);
             Ok(Spawned {
                 child,
                 drained,
@@ -119,6 +132,7 @@ pub fn spawn(launch: Launch) -> io::Result<Spawned> {
 fn copy_lines(
     pipe: impl Read + Send + 'static,
     log: Arc<Mutex<File>>,
+    copy: Option<Arc<Mutex<File>>>,
     prefix: Arc<str>,
     to_stderr: bool,
     done: mpsc::Sender<()>,
@@ -137,6 +151,9 @@ fn copy_lines(
                 Ok(_) => {}
             }
             if let Ok(mut f) = log.lock() {
+                let _ = f.write_all(&line);
+            }
+            if let Some(Ok(mut f)) = copy.as_ref().map(|c| c.lock()) {
                 let _ = f.write_all(&line);
             }
             console.clear();

@@ -641,3 +641,37 @@ steps:
     );
     assert!(!dir.path().join("ran").exists());
 }
+
+/// `output: VAR`: a step's trimmed stdout is a variable for the steps after it (in their
+/// commands and their `env`).
+#[test]
+fn a_steps_output_is_a_variable_for_the_steps_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start(Proto::Grpc);
+    let flow = r#"
+name: outputs
+steps:
+  - name: count
+    command: printf '  42 rows \n'; echo "not captured" >&2
+    output: ROWS
+  - name: report
+    depends: count
+    env:
+      - LINE=${ROWS} in total
+    command: printf '%s|%s' "$ROWS" "$LINE" > out.txt
+"#;
+    let out = run_flow(dir.path(), flow, &rx, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out.txt")).unwrap(),
+        "42 rows|42 rows in total"
+    );
+    let bad = "name: bad\nsteps:\n  - name: a\n    command: \"true\"\n    output: 9lives\n";
+    let out = run_flow(dir.path(), bad, &rx, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("output \"9lives\" is not a variable name"),
+        "{}",
+        stderr(&out)
+    );
+}

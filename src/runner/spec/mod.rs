@@ -48,6 +48,8 @@ pub struct StepSpec {
     pub continue_on_failure: bool,
     /// `None` when `timeoutSec` is absent or 0.
     pub timeout: Option<Duration>,
+    /// `output: VAR`: the step's trimmed stdout becomes `VAR` for the steps after it.
+    pub output: Option<String>,
 }
 
 /// Every message is one line that starts with the workflow file's path.
@@ -202,6 +204,20 @@ fn build(raw: RawWorkflow, path: &Path) -> Result<Workflow, String> {
         if step.command.0.trim().is_empty() {
             return Err(format!("{}: command is empty", label(i, name)));
         }
+        if let Some(var) = &step.output {
+            let var = var.strip_prefix('$').unwrap_or(var);
+            let valid = var
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(format!(
+                    "{}: output {var:?} is not a variable name",
+                    label(i, name)
+                ));
+            }
+        }
         if let Some(first) = index.insert(name, i) {
             return Err(format!(
                 "{}: duplicate step name, already used by steps[{first}]",
@@ -279,6 +295,9 @@ fn build(raw: RawWorkflow, path: &Path) -> Result<Workflow, String> {
                 retry_interval: Duration::from_secs(retry.interval_sec.unwrap_or(0)),
                 continue_on_failure: step.continue_on.and_then(|c| c.failure).unwrap_or(false),
                 timeout: step.timeout_sec.filter(|&s| s > 0).map(Duration::from_secs),
+                output: step
+                    .output
+                    .map(|v| v.strip_prefix('$').map(str::to_owned).unwrap_or(v)),
             }
         })
         .collect();

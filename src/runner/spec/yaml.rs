@@ -52,6 +52,8 @@ pub(super) struct RawStep {
     pub(super) retry_policy: Option<RawRetry>,
     pub(super) continue_on: Option<RawContinueOn>,
     pub(super) timeout_sec: Option<u64>,
+    /// A variable that takes the step's trimmed stdout, for the steps after it.
+    pub(super) output: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
