@@ -239,26 +239,30 @@ impl Scheduler<'_> {
     /// was skipped, cancelled, or failed without `continueOn.failure`.
     fn skip_blocked(&mut self) {
         loop {
-            let blocked = (0..self.states.len()).find(|&i| {
-                let depends = &self.workflow.steps[i].depends;
-                let done = |d: usize| match self.states[d] {
-                    State::Done(o) => Some(o),
-                    _ => None,
-                };
-                matches!(self.states[i], State::Waiting)
-                    && depends.iter().all(|&d| done(d).is_some())
-                    && depends.iter().any(|&d| match done(d) {
-                        Some(Outcome::Success) | None => false,
-                        Some(o) if o.is_error() => !self.workflow.steps[d].continue_on_failure,
-                        Some(_) => true,
-                    })
-            });
+            let blocked = (0..self.states.len()).find(|&i| self.blocked(i));
             let Some(i) = blocked else { return };
             let now = self.clock.now();
             let step = self.step_record(i, now, now, Outcome::Skip);
             self.states[i] = State::Done(Outcome::Skip);
             self.live.finish_steps(vec![step]);
         }
+    }
+
+    /// A waiting step whose dependencies are all done and one of them was skipped, cancelled,
+    /// or failed without `continueOn.failure`.
+    fn blocked(&self, i: usize) -> bool {
+        let depends = &self.workflow.steps[i].depends;
+        let done = |d: usize| match self.states[d] {
+            State::Done(o) => Some(o),
+            _ => None,
+        };
+        matches!(self.states[i], State::Waiting)
+            && depends.iter().all(|&d| done(d).is_some())
+            && depends.iter().any(|&d| match done(d) {
+                Some(Outcome::Success) | None => false,
+                Some(o) if o.is_error() => !self.workflow.steps[d].continue_on_failure,
+                Some(_) => true,
+            })
     }
 
     fn launch_ready(&mut self, tx: &mpsc::Sender<Event>) {
@@ -276,11 +280,14 @@ impl Scheduler<'_> {
                 return;
             }
             let attempt = match &self.states[i] {
+                // A step skipped just now (a precondition) blocks its dependents: they are
+                // skipped on the next round, not launched.
                 State::Waiting
                     if self.workflow.steps[i]
                         .depends
                         .iter()
-                        .all(|&d| matches!(self.states[d], State::Done(_))) =>
+                        .all(|&d| matches!(self.states[d], State::Done(_)))
+                        && !self.blocked(i) =>
                 {
                     1
                 }
@@ -307,6 +314,19 @@ impl Scheduler<'_> {
         env.push(("DAG_RUN_STEP_NAME".into(), spec.name.clone()));
         env.push(("RETRACE_STEP".into(), spec.name.clone()));
         expand_into(&mut env, &spec.env);
+        if attempt == 1 {
+            if let Some(reason) = unmet(spec, &env) {
+                let now = self.clock.now();
+                self.progress[i].start.get_or_insert(now);
+                let mut step = self.step_record(i, now, now, Outcome::Skip);
+                // An unset status carries no message: the reason is an attribute too.
+                step.attributes.put(SKIP_REASON, reason.clone());
+                step.message = Some(reason);
+                self.states[i] = State::Done(Outcome::Skip);
+                self.live.finish_steps(vec![step]);
+                return;
+            }
+        }
         let mut remove = Vec::new();
         enter_span(&mut env, &mut remove, &identity, span);
         // Beside the step's log: what the step reports about itself. Absolute: the step may
@@ -674,6 +694,53 @@ impl Scheduler<'_> {
             _ => 1,
         }
     }
+}
+
+/// Why a step was skipped, when it is its own (a precondition).
+const SKIP_REASON: &str = "step.skip_reason";
+
+/// Why a step's preconditions do not hold, if one does not: a condition without `expected`
+/// is a command (exit 0 holds); with it, the condition is evaluated as a double-quoted shell
+/// word (`$VAR`, `$(command)`) and compared, trimmed, with `expected`. Run in the step's
+/// directory and environment, before the step (the scheduler waits for them).
+fn unmet(spec: &StepSpec, env: &[(String, String)]) -> Option<String> {
+    use std::process::{Command, Stdio};
+    for p in &spec.preconditions {
+        let mut sh = Command::new("sh");
+        sh.current_dir(&spec.dir)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stderr(Stdio::null());
+        match &p.expected {
+            None => {
+                let held = sh
+                    .arg("-c")
+                    .arg(&p.condition)
+                    .stdout(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if !held {
+                    return Some(format!("precondition not met: {}", p.condition));
+                }
+            }
+            Some(expected) => {
+                let word = p.condition.replace('\\', "\\\\").replace('"', "\\\"");
+                let got = sh
+                    .arg("-c")
+                    .arg(format!("printf '%s' \"{word}\""))
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                    .unwrap_or_default();
+                if got != expected.trim() {
+                    return Some(format!(
+                        "precondition not met: {} is {got:?}, expected {expected:?}",
+                        p.condition
+                    ));
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Dagu's status labels (`step.status`, `dag.status`).

@@ -675,3 +675,48 @@ steps:
         stderr(&out)
     );
 }
+
+/// Preconditions: a command whose exit code decides, or a condition compared with what is
+/// expected; a step whose precondition does not hold is skipped, with the reason.
+#[test]
+fn preconditions_skip_a_step_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start(Proto::Grpc);
+    let flow = r#"
+name: guarded
+env:
+  - STAGE: prod
+steps:
+  - name: on-prod
+    preconditions:
+      - condition: "${STAGE}"
+        expected: prod
+      - "test -d ."
+    command: touch prod.ran
+  - name: on-dev
+    preconditions:
+      - condition: "$(echo ${STAGE})"
+        expected: dev
+    command: touch dev.ran
+  - name: after-dev
+    depends: on-dev
+    command: touch after.ran
+"#;
+    let out = run_flow(dir.path(), flow, &rx, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a skipped step: not a success; {}",
+        stderr(&out)
+    );
+    assert!(dir.path().join("prod.ran").exists());
+    assert!(!dir.path().join("dev.ran").exists());
+    assert!(!dir.path().join("after.ran").exists());
+    let spans = rx.wait_spans(4, WAIT);
+    let dev = by_name(&spans).remove("Step: on-dev").unwrap();
+    assert_eq!(dev.attr_str("cicd.pipeline.task.run.result"), Some("skip"));
+    assert_eq!(
+        dev.attr_str("step.skip_reason"),
+        Some("precondition not met: $(echo ${STAGE}) is \"prod\", expected \"dev\"")
+    );
+}

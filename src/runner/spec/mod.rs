@@ -50,6 +50,16 @@ pub struct StepSpec {
     pub timeout: Option<Duration>,
     /// `output: VAR`: the step's trimmed stdout becomes `VAR` for the steps after it.
     pub output: Option<String>,
+    /// All must hold for the step to run; else it is skipped with the reason.
+    pub preconditions: Vec<Precondition>,
+}
+
+/// A precondition: `condition` run as a command (exit 0 holds), or with `expected`, evaluated
+/// as a shell word and compared with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Precondition {
+    pub condition: String,
+    pub expected: Option<String>,
 }
 
 /// Every message is one line that starts with the workflow file's path.
@@ -218,6 +228,19 @@ fn build(raw: RawWorkflow, path: &Path) -> Result<Workflow, String> {
                 ));
             }
         }
+        for p in step.preconditions.iter().flatten() {
+            if let RawPrecondition::Compare {
+                expected: Some(e), ..
+            } = p
+            {
+                if e.starts_with("re:") {
+                    return Err(format!(
+                        "{}: precondition expected {e:?}: `re:` patterns are not supported; compare with the exact text",
+                        label(i, name)
+                    ));
+                }
+            }
+        }
         if let Some(first) = index.insert(name, i) {
             return Err(format!(
                 "{}: duplicate step name, already used by steps[{first}]",
@@ -298,6 +321,24 @@ fn build(raw: RawWorkflow, path: &Path) -> Result<Workflow, String> {
                 output: step
                     .output
                     .map(|v| v.strip_prefix('$').map(str::to_owned).unwrap_or(v)),
+                preconditions: step
+                    .preconditions
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| match p {
+                        RawPrecondition::Command(condition) => Precondition {
+                            condition,
+                            expected: None,
+                        },
+                        RawPrecondition::Compare {
+                            condition,
+                            expected,
+                        } => Precondition {
+                            condition,
+                            expected,
+                        },
+                    })
+                    .collect(),
             }
         })
         .collect();

@@ -54,6 +54,41 @@ pub(super) struct RawStep {
     pub(super) timeout_sec: Option<u64>,
     /// A variable that takes the step's trimmed stdout, for the steps after it.
     pub(super) output: Option<String>,
+    pub(super) preconditions: Option<Vec<RawPrecondition>>,
+}
+
+/// A precondition: a command whose exit code decides, or `condition` (evaluated as a shell
+/// word: `$VAR`, `$(command)`) compared with `expected`.
+pub(super) enum RawPrecondition {
+    Command(String),
+    Compare {
+        condition: String,
+        expected: Option<String>,
+    },
+}
+
+impl<'de> Deserialize<'de> for RawPrecondition {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Compare {
+            condition: Scalar,
+            expected: Option<Scalar>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Command(Scalar),
+            Compare(Compare),
+        }
+        Ok(match Either::deserialize(d)? {
+            Either::Command(c) => RawPrecondition::Command(c.0),
+            Either::Compare(c) => RawPrecondition::Compare {
+                condition: c.condition.0,
+                expected: c.expected.map(|e| e.0),
+            },
+        })
+    }
 }
 
 #[derive(Deserialize, Default)]
