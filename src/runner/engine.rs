@@ -14,7 +14,7 @@ use crate::record::{Attributes, Nanos, Outcome, Step};
 use crate::report::{exit, report};
 use crate::runner::live::{self, LiveRun};
 use crate::runner::process::{self, Launch, Output};
-use crate::runner::spec::{StepSpec, Workflow};
+use crate::runner::spec::{Handler, StepSpec, Workflow};
 use crate::runner::{enter_span, inherited_otel, signals, step_report, Clock};
 use crate::sink::config::{EnvSnapshot, FileDefaults};
 use crate::sink::delivery::Export;
@@ -113,6 +113,8 @@ pub fn run(workflow: &Workflow, options: &RunOptions, export: &Export, env: &Env
         run_id,
         quiet: export.options.quiet,
         outputs: Vec::new(),
+        handler_phase: false,
+        unrecorded: vec![false; workflow.steps.len()],
     };
     scheduler.drive()
 }
@@ -200,6 +202,10 @@ struct Scheduler<'w> {
     quiet: bool,
     /// `output:` variables set so far, in the order their steps ended.
     outputs: Vec<(String, String)>,
+    /// The other steps are done: the `handlerOn` steps' turn.
+    handler_phase: bool,
+    /// Steps done without a record (handlers whose occasion did not come).
+    unrecorded: Vec<bool>,
 }
 
 impl Scheduler<'_> {
@@ -210,6 +216,9 @@ impl Scheduler<'_> {
             .ok();
         loop {
             self.skip_blocked();
+            if !self.handler_phase && self.main_steps_done() {
+                self.start_handlers();
+            }
             self.launch_ready(&tx);
             if self.states.iter().all(|s| matches!(s, State::Done(_))) {
                 break;
@@ -248,6 +257,53 @@ impl Scheduler<'_> {
         }
     }
 
+    fn main_steps_done(&self) -> bool {
+        self.workflow
+            .steps
+            .iter()
+            .zip(&self.states)
+            .all(|(spec, state)| spec.handler.is_some() || matches!(state, State::Done(_)))
+    }
+
+    /// The run's outcome from its recorded steps: any that did not succeed fails it.
+    fn outcome(&self) -> Outcome {
+        if self.cancelled.is_some() {
+            return Outcome::Cancellation;
+        }
+        let failed = self
+            .states
+            .iter()
+            .zip(&self.unrecorded)
+            .any(|(state, &silent)| {
+                !silent && matches!(state, State::Done(o) if *o != Outcome::Success)
+            });
+        if failed {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        }
+    }
+
+    /// The handlers whose occasion came (success, failure or cancel) run, then `exit`; the
+    /// others are done without a record, as Dagu shows only the handlers that ran.
+    fn start_handlers(&mut self) {
+        self.handler_phase = true;
+        let outcome = self.outcome();
+        for (i, spec) in self.workflow.steps.iter().enumerate() {
+            let occasion = match spec.handler {
+                None => continue,
+                Some(Handler::Success) => outcome == Outcome::Success,
+                Some(Handler::Failure) => outcome == Outcome::Failure,
+                Some(Handler::Cancel) => outcome == Outcome::Cancellation,
+                Some(Handler::Exit) => true,
+            };
+            if !occasion {
+                self.states[i] = State::Done(Outcome::Skip);
+                self.unrecorded[i] = true;
+            }
+        }
+    }
+
     /// A waiting step whose dependencies are all done and one of them was skipped, cancelled,
     /// or failed without `continueOn.failure`.
     fn blocked(&self, i: usize) -> bool {
@@ -266,7 +322,8 @@ impl Scheduler<'_> {
     }
 
     fn launch_ready(&mut self, tx: &mpsc::Sender<Event>) {
-        if self.cancelled.is_some() {
+        // Once cancelled, only the handlers start (onCancel, then onExit).
+        if self.cancelled.is_some() && !self.handler_phase {
             return;
         }
         let now = Instant::now();
@@ -278,6 +335,19 @@ impl Scheduler<'_> {
         for i in 0..self.states.len() {
             if running >= self.options.max_parallel {
                 return;
+            }
+            match self.workflow.steps[i].handler {
+                Some(_) if !self.handler_phase => continue,
+                // `onExit` after the other handler that ran.
+                Some(Handler::Exit)
+                    if self.workflow.steps.iter().zip(&self.states).any(|(s, st)| {
+                        s.handler.is_some_and(|h| h != Handler::Exit)
+                            && !matches!(st, State::Done(_))
+                    }) =>
+                {
+                    continue
+                }
+                _ => {}
             }
             let attempt = match &self.states[i] {
                 // A step skipped just now (a precondition) blocks its dependents: they are
@@ -566,6 +636,10 @@ impl Scheduler<'_> {
         step.attributes.put(sc::CICD_TASK_NAME, spec.name.clone());
         step.attributes.put(sc::STEP_NAME, spec.name.clone());
         step.attributes.put(sc::STEP_STATUS, status_label(outcome));
+        if let Some(handler) = spec.handler {
+            // The attribute Dagu's own handler nodes carry.
+            step.attributes.put(STEP_HANDLER, handler.name());
+        }
         step
     }
 
@@ -605,7 +679,9 @@ impl Scheduler<'_> {
         let at = self.clock.now();
         let mut records = Vec::new();
         for i in 0..self.states.len() {
-            if !matches!(self.states[i], State::Waiting | State::Retrying { .. }) {
+            if !matches!(self.states[i], State::Waiting | State::Retrying { .. })
+                || self.workflow.steps[i].handler.is_some()
+            {
                 continue;
             }
             let attempts = std::mem::take(&mut self.progress[i].attempts);
@@ -656,17 +732,14 @@ impl Scheduler<'_> {
 
     fn finish(self) -> i32 {
         let mut counts: HashMap<&'static str, usize> = HashMap::new();
-        let mut outcome = Outcome::Success;
-        for state in &self.states {
+        for (state, &silent) in self.states.iter().zip(&self.unrecorded) {
             let State::Done(o) = state else { continue };
-            *counts.entry(status_label(*o)).or_default() += 1;
-            if *o != Outcome::Success {
-                outcome = Outcome::Failure;
+            if !silent {
+                *counts.entry(status_label(*o)).or_default() += 1;
             }
         }
-        if self.cancelled.is_some() {
-            outcome = Outcome::Cancellation;
-        }
+        // A handler that failed fails the run too.
+        let outcome = self.outcome();
         let summary = ["succeeded", "failed", "skipped", "aborted"]
             .iter()
             .filter_map(|l| counts.get(l).map(|n| format!("{n} {l}")))
@@ -695,6 +768,9 @@ impl Scheduler<'_> {
         }
     }
 }
+
+/// Which `handlerOn` step a step is (`onExit`, …), as Dagu marks its handler nodes.
+const STEP_HANDLER: &str = "dagu.step.handler";
 
 /// Why a step was skipped, when it is its own (a precondition).
 const SKIP_REASON: &str = "step.skip_reason";

@@ -720,3 +720,55 @@ steps:
         Some("precondition not met: $(echo ${STAGE}) is \"prod\", expected \"dev\"")
     );
 }
+
+/// `handlerOn`: after the other steps, the handler of what happened (here failure), then
+/// `exit`; traced as steps marked `dagu.step.handler`, and rebuilt the same from the records.
+#[test]
+fn handlers_run_after_the_steps_for_what_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start(Proto::Grpc);
+    let flow = r#"
+name: handled
+steps:
+  - name: work
+    command: exit 5
+handlerOn:
+  success:
+    command: touch success.ran
+  failure:
+    command: sleep 0.2; touch failure.ran
+  exit:
+    name: cleanup
+    command: test -f failure.ran && touch exit.ran
+"#;
+    let out = run_flow(dir.path(), flow, &rx, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(dir.path().join("failure.ran").exists());
+    assert!(dir.path().join("exit.ran").exists(), "exit after failure");
+    assert!(!dir.path().join("success.ran").exists());
+    let spans = rx.wait_spans(4, WAIT);
+    let steps = by_name(&spans);
+    assert!(
+        !steps.contains_key("Step: onSuccess"),
+        "only the handlers that ran"
+    );
+    assert_eq!(
+        steps["Step: onFailure"].attr_str("dagu.step.handler"),
+        Some("onFailure")
+    );
+    assert_eq!(
+        steps["Step: cleanup"].attr_str("dagu.step.handler"),
+        Some("onExit")
+    );
+    assert!(
+        steps["Step: cleanup"].span.start_time_unix_nano
+            >= steps["Step: onFailure"].span.end_time_unix_nano
+    );
+    let again = Receiver::start(Proto::Grpc);
+    let out = run(retrace()
+        .arg("records")
+        .arg(dir.path().join("run.jsonl"))
+        .args(again.cli_args()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(canonical(&again.spans()), canonical(&spans));
+}

@@ -52,6 +52,28 @@ pub struct StepSpec {
     pub output: Option<String>,
     /// All must hold for the step to run; else it is skipped with the reason.
     pub preconditions: Vec<Precondition>,
+    /// A `handlerOn` step (after the others; Dagu's `onExit`, …): which one.
+    pub handler: Option<Handler>,
+}
+
+/// Which `handlerOn` step, named as Dagu names their nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    Success,
+    Failure,
+    Cancel,
+    Exit,
+}
+
+impl Handler {
+    pub fn name(self) -> &'static str {
+        match self {
+            Handler::Success => "onSuccess",
+            Handler::Failure => "onFailure",
+            Handler::Cancel => "onCancel",
+            Handler::Exit => "onExit",
+        }
+    }
 }
 
 /// A precondition: `condition` run as a command (exit 0 holds), or with `expected`, evaluated
@@ -339,9 +361,62 @@ fn build(raw: RawWorkflow, path: &Path) -> Result<Workflow, String> {
                         },
                     })
                     .collect(),
+                handler: None,
             }
         })
         .collect();
+
+    let mut steps: Vec<StepSpec> = steps;
+    if let Some(h) = raw.handler_on {
+        let cancel = match (h.cancel, h.abort) {
+            (Some(_), Some(_)) => {
+                return Err("handlerOn: cancel and abort are the same handler; give one".into())
+            }
+            (c, a) => c.or(a),
+        };
+        for (kind, handler) in [
+            (Handler::Success, h.success),
+            (Handler::Failure, h.failure),
+            (Handler::Cancel, cancel),
+            (Handler::Exit, h.exit),
+        ] {
+            let Some(handler) = handler else { continue };
+            let name = handler
+                .name
+                .map(|n| n.0)
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| kind.name().to_owned());
+            if handler.command.0.trim().is_empty() {
+                return Err(format!("handlerOn.{}: command is empty", kind.name()));
+            }
+            if steps.iter().any(|s| s.name == name) {
+                return Err(format!(
+                    "handlerOn.{}: the name {name:?} is already a step's",
+                    kind.name()
+                ));
+            }
+            steps.push(StepSpec {
+                name,
+                command: handler.command.0,
+                depends: Vec::new(),
+                dir: match &handler.dir {
+                    Some(dir) if !dir.is_empty() => working_dir.join(dir),
+                    _ => working_dir.clone(),
+                },
+                env: handler.env.map(|e| e.0).unwrap_or_default(),
+                retry_limit: 0,
+                retry_interval: Duration::ZERO,
+                continue_on_failure: false,
+                timeout: handler
+                    .timeout_sec
+                    .filter(|&s| s > 0)
+                    .map(Duration::from_secs),
+                output: None,
+                preconditions: Vec::new(),
+                handler: Some(kind),
+            });
+        }
+    }
 
     Ok(Workflow {
         name: raw.name.map(|n| n.0).unwrap_or_else(|| {

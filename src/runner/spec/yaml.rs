@@ -19,6 +19,30 @@ pub(super) struct RawWorkflow {
     pub(super) env: Option<EnvList>,
     pub(super) otel: Option<RawOtel>,
     pub(super) steps: Option<Vec<RawStep>>,
+    pub(super) handler_on: Option<RawHandlers>,
+}
+
+/// `handlerOn:` steps, run after the others: on success, on failure, on cancellation
+/// (`cancel`, Dagu 2.3's `abort`), and on exit whatever happened.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHandlers {
+    pub(super) success: Option<RawHandler>,
+    pub(super) failure: Option<RawHandler>,
+    pub(super) cancel: Option<RawHandler>,
+    pub(super) abort: Option<RawHandler>,
+    pub(super) exit: Option<RawHandler>,
+}
+
+/// A handler: a step without `depends` (its name defaults to `onExit`, …).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawHandler {
+    pub(super) name: Option<Scalar>,
+    pub(super) command: Command,
+    pub(super) dir: Option<String>,
+    pub(super) env: Option<EnvList>,
+    pub(super) timeout_sec: Option<u64>,
 }
 
 #[derive(Deserialize)]
