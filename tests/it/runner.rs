@@ -60,6 +60,17 @@ fn run_flow(dir: &Path, flow: &str, rx: &Receiver, extra: &[&str]) -> Output {
         .args(extra))
 }
 
+/// `retrace records` of the run's records file sends exactly the spans sent live.
+fn assert_records_rebuild(dir: &Path, live: &[ReceivedSpan]) {
+    let again = Receiver::start(Proto::Grpc);
+    let out = run(retrace()
+        .arg("records")
+        .arg(dir.join("run.jsonl"))
+        .args(again.cli_args()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(canonical(&again.spans()), canonical(live));
+}
+
 fn by_name(spans: &[ReceivedSpan]) -> HashMap<String, ReceivedSpan> {
     spans
         .iter()
@@ -567,13 +578,7 @@ steps:
     assert_eq!(event.name, "record_validation_failed");
     assert_eq!(event.time_unix_nano, 1_795_239_100_000_000_000);
     // The records rebuild it.
-    let again = Receiver::start(Proto::Grpc);
-    let out = run(retrace()
-        .arg("records")
-        .arg(dir.path().join("run.jsonl"))
-        .args(again.cli_args()));
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(canonical(&again.spans()), canonical(&spans));
+    assert_records_rebuild(dir.path(), &spans);
     // And the metrics count it.
     let written: Vec<_> = rx
         .metrics()
@@ -764,11 +769,5 @@ handlerOn:
         steps["Step: cleanup"].span.start_time_unix_nano
             >= steps["Step: onFailure"].span.end_time_unix_nano
     );
-    let again = Receiver::start(Proto::Grpc);
-    let out = run(retrace()
-        .arg("records")
-        .arg(dir.path().join("run.jsonl"))
-        .args(again.cli_args()));
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(canonical(&again.spans()), canonical(&spans));
+    assert_records_rebuild(dir.path(), &spans);
 }
