@@ -28,6 +28,11 @@ pub struct Args {
     /// The workflow file (YAML)
     pub workflow: PathBuf,
 
+    /// A base configuration whose keys are defaults for the workflow (maps merge key by key,
+    /// other values are replaced) [default: base.yaml beside the workflow, when there is one]
+    #[arg(long, value_name = "FILE")]
+    pub base: Option<PathBuf>,
+
     /// Steps running at once [default: the number of CPUs]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub max_parallel: Option<u16>,
@@ -55,7 +60,7 @@ pub struct Args {
 
 impl Args {
     pub fn run(self, env: &EnvSnapshot) -> i32 {
-        let workflow = match spec::load(&self.workflow) {
+        let workflow = match spec::load_with_base(&self.workflow, self.base.as_deref()) {
             Ok(w) => w,
             Err(e) => {
                 report(e);

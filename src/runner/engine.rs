@@ -37,9 +37,22 @@ pub struct RunOptions {
 pub const DEFAULT_RUNS_DIR: &str = ".retrace/runs";
 
 /// The workflow's `otel:` block as the lowest layer of export settings, its `${VAR}`s
-/// expanded from the environment.
+/// expanded (`DAG_NAME`, the workflow's env, the environment).
 pub fn export_defaults(workflow: &Workflow) -> Option<FileDefaults> {
-    let lookup = |name: &str| std::env::var(name).ok();
+    // Dagu's `service.name: "dagu-${DAG_NAME}"`: the workflow's name, then its env (dotenv
+    // included), then ours.
+    let lookup = |name: &str| {
+        if name == "DAG_NAME" {
+            return Some(workflow.name.clone());
+        }
+        workflow
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok())
+    };
     workflow.otel.clone().map(|mut o| {
         o.endpoint = o.endpoint.map(|e| vars::expand(&e, Syntax::Shell, &lookup));
         for (_, v) in &mut o.resource {

@@ -771,3 +771,45 @@ handlerOn:
     );
     assert_records_rebuild(dir.path(), &spans);
 }
+
+/// A base configuration (base.yaml beside the workflow, or --base): its keys are defaults,
+/// maps merge key by key (otel.resource of both), `${DAG_NAME}` expands in resource values.
+#[test]
+fn a_base_configuration_gives_defaults_merged_as_dagu_merges_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("base.yaml"),
+        "env:\n  - TEAM: data\notel:\n  resource:\n    service.name: dagu-${DAG_NAME}\n    team: data\n",
+    )
+    .unwrap();
+    let rx = Receiver::start(Proto::Grpc);
+    let flow = r#"
+name: nightly
+otel:
+  resource:
+    deployment.environment: prod
+steps:
+  - name: who
+    command: printf '%s' "$TEAM" > team.txt
+"#;
+    let out = run_flow(dir.path(), flow, &rx, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("team.txt")).unwrap(),
+        "data"
+    );
+    let span = &rx.wait_spans(2, WAIT)[0];
+    assert_eq!(span.resource_str("service.name"), Some("dagu-nightly"));
+    assert_eq!(span.resource_str("team"), Some("data"));
+    assert_eq!(span.resource_str("deployment.environment"), Some("prod"));
+    // An explicit --base, with a problem in it: named with its own line.
+    let other = dir.path().join("other-base.yaml");
+    std::fs::write(&other, "env:\n  - A: 1\nstepz: []\n").unwrap();
+    let out = run_flow(dir.path(), flow, &rx, &["--base", other.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("other-base.yaml:3:1: top level: unknown key \"stepz\""),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -116,6 +116,71 @@ pub enum SpecError {
     Invalid { path: PathBuf, message: String },
 }
 
+/// Reads and parses the workflow at `path` over a base configuration: `base` (`--base`), else
+/// a `base.yaml` beside the workflow when there is one. The base's keys are defaults: maps
+/// merge key by key (`otel.resource` of both combine), anything else the workflow gives
+/// replaces the base's (lists too). Each file is checked on its own first, so a problem
+/// still names its file, line and column.
+pub fn load_with_base(path: &Path, base: Option<&Path>) -> Result<Workflow, SpecError> {
+    let beside = path.with_file_name("base.yaml");
+    let base = match base {
+        Some(b) => Some(b.to_path_buf()),
+        None => (beside.is_file() && beside.file_name() != path.file_name()).then_some(beside),
+    };
+    let Some(base) = base else {
+        return load(path);
+    };
+    let base_doc = checked(&read(&base)?, &base)?;
+    let doc = checked(&read(path)?, path)?;
+    let merged = merge(base_doc, doc);
+    let raw: RawWorkflow = yaml_serde::from_value(merged).map_err(|e| SpecError::Invalid {
+        path: path.into(),
+        message: format!("with the base configuration {}: {e}", base.display()),
+    })?;
+    build(raw, path).map_err(|message| SpecError::Invalid {
+        path: path.into(),
+        message,
+    })
+}
+
+/// `over` on top of `base`: mappings key by key, anything else replaced.
+fn merge(base: yaml_serde::Value, over: yaml_serde::Value) -> yaml_serde::Value {
+    use yaml_serde::Value;
+    match (base, over) {
+        (Value::Mapping(mut base), Value::Mapping(over)) => {
+            for (k, v) in over {
+                let merged = match base.remove(&k) {
+                    Some(b) => merge(b, v),
+                    None => v,
+                };
+                base.insert(k, merged);
+            }
+            Value::Mapping(base)
+        }
+        (_, over) => over,
+    }
+}
+
+fn read(path: &Path) -> Result<String, SpecError> {
+    if path.exists() && !crate::source::is_regular(path) {
+        return Err(SpecError::Invalid {
+            path: path.into(),
+            message: crate::source::not_regular(path),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => SpecError::NotFound { path: path.into() },
+        _ => SpecError::Read {
+            path: path.into(),
+            source,
+        },
+    })?;
+    String::from_utf8(bytes).map_err(|e| SpecError::NotUtf8 {
+        path: path.into(),
+        offset: e.utf8_error().valid_up_to(),
+    })
+}
+
 /// Reads and parses the workflow file at `path`.
 pub fn load(path: &Path) -> Result<Workflow, SpecError> {
     if path.exists() && !crate::source::is_regular(path) {
@@ -168,6 +233,47 @@ fn too_deep(text: &str) -> Option<(usize, usize)> {
         }
     }
     None
+}
+
+/// A file's YAML, checked as a workflow's keys (with positions in messages); `steps` may be
+/// missing (a base configuration).
+fn checked(text: &str, path: &Path) -> Result<yaml_serde::Value, SpecError> {
+    if let Some((line, column)) = too_deep(text) {
+        return Err(SpecError::Yaml {
+            path: path.into(),
+            line,
+            column,
+            message: format!("flow collections nested deeper than {MAX_DEPTH} levels"),
+        });
+    }
+    let doc: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| {
+        let (line, column, message) = describe(&e, None);
+        SpecError::Yaml {
+            path: path.into(),
+            line,
+            column,
+            message,
+        }
+    })?;
+    if !matches!(doc, yaml_serde::Value::Mapping(_) | yaml_serde::Value::Null) {
+        return Err(SpecError::Invalid {
+            path: path.into(),
+            message: "top level must be a mapping of workflow keys".into(),
+        });
+    }
+    yaml_serde::from_str::<RawWorkflow>(text).map_err(|e| {
+        let (line, column, message) = describe(&e, Some(&doc));
+        SpecError::Schema {
+            path: path.into(),
+            line,
+            column,
+            message,
+        }
+    })?;
+    Ok(match doc {
+        yaml_serde::Value::Null => yaml_serde::Value::Mapping(Default::default()),
+        doc => doc,
+    })
 }
 
 /// Parses workflow YAML; `path` names the file in messages and anchors relative dirs.
