@@ -183,24 +183,7 @@ fn read(path: &Path) -> Result<String, SpecError> {
 
 /// Reads and parses the workflow file at `path`.
 pub fn load(path: &Path) -> Result<Workflow, SpecError> {
-    if path.exists() && !crate::source::is_regular(path) {
-        return Err(SpecError::Invalid {
-            path: path.into(),
-            message: crate::source::not_regular(path),
-        });
-    }
-    let bytes = std::fs::read(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => SpecError::NotFound { path: path.into() },
-        _ => SpecError::Read {
-            path: path.into(),
-            source,
-        },
-    })?;
-    let text = String::from_utf8(bytes).map_err(|e| SpecError::NotUtf8 {
-        path: path.into(),
-        offset: e.utf8_error().valid_up_to(),
-    })?;
-    parse(&text, path)
+    parse(&read(path)?, path)
 }
 
 /// How deep `[`/`{` may nest. The YAML parser takes time quadratic in the nesting of flow
