@@ -48,7 +48,7 @@ fn pipeline(c: &mut Criterion) {
     let run = Dbt.parse(&path, &options).unwrap().remove(0);
     let scope = build::scope();
     let built = build::build(run.clone(), None, &scope, "").unwrap();
-    let resource = retrace::sink::resource_for("dbt", &SinkConfig::disabled());
+    let resource = retrace::sink::resource_for(&built, &SinkConfig::disabled());
 
     let mut g = c.benchmark_group("dbt 20k nodes");
     g.sample_size(20);

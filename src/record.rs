@@ -285,6 +285,10 @@ pub struct Run {
     /// live by the Collector and converted later is one trace); None: retrace's derivation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub native_span_id: Option<[u8; 8]>,
+    /// Resource attributes the run itself declared (a workflow's `otel.resource`), under
+    /// the ones the export settings give: one per key, `service.name` included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource: Vec<(String, String)>,
     #[serde(default)]
     pub attributes: Attributes,
     /// Events of the run's own span (what `exec`'s command reported through `$RETRACE_SPAN`).

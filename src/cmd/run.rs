@@ -28,6 +28,12 @@ pub struct Args {
     /// The workflow file (YAML)
     pub workflow: PathBuf,
 
+    /// A parameter of the workflow, KEY=VALUE (an environment variable of its steps, before
+    /// its dotenv and env; replaces its `params:` default of that name); repeatable. A step's
+    /// `run:` passes its `params` this way
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = param)]
+    pub params: Vec<(String, String)>,
+
     /// A base configuration whose keys are defaults for the workflow (maps merge key by key,
     /// other values are replaced) [default: base.yaml beside the workflow, when there is one]
     #[arg(long, value_name = "FILE")]
@@ -60,8 +66,8 @@ pub struct Args {
 
 impl Args {
     pub fn run(self, env: &EnvSnapshot) -> i32 {
-        let workflow = match spec::load_with_base(&self.workflow, self.base.as_deref()) {
-            Ok(w) => w,
+        let workflow = match spec::load_tree(&self.workflow, self.base.as_deref()) {
+            Ok(w) => w.with_params(&self.params),
             Err(e) => {
                 report(e);
                 return exit::USAGE;
@@ -80,7 +86,16 @@ impl Args {
                 return exit::USAGE;
             }
         };
+        // Set by a parent run for the child a step of it runs (`run:`).
+        let parent = match (
+            std::env::var("RETRACE_PARENT_RUN_ID"),
+            std::env::var("RETRACE_PARENT_NAME"),
+        ) {
+            (Ok(run), Ok(name)) if !run.is_empty() => Some((run, name)),
+            _ => None,
+        };
         let options = RunOptions {
+            parent,
             max_parallel: self.max_parallel.map_or_else(
                 || std::thread::available_parallelism().map_or(1, |n| n.get()),
                 usize::from,
@@ -91,6 +106,13 @@ impl Args {
             run_id: self.run_id,
         };
         engine::run(&workflow, &options, &export, env)
+    }
+}
+
+fn param(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err("expected KEY=VALUE".into()),
     }
 }
 
@@ -161,7 +183,19 @@ fn plan(workflow: &spec::Workflow, max_parallel: Option<u16>) -> i32 {
             } else {
                 format!("  ({})", notes.join("; "))
             };
-            let command = step.command.trim_end().replace('\n', "\n      ");
+            let command = match &step.run {
+                // A child run: its file and its params' names (values may be secrets).
+                Some(child) => {
+                    let names: Vec<&str> = child.params.iter().map(|(k, _)| k.as_str()).collect();
+                    let params = if names.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" with params {}", names.join(", "))
+                    };
+                    format!("runs workflow {}{params}", child.file.display())
+                }
+                None => step.command.trim_end().replace('\n', "\n      "),
+            };
             print_line(format_args!("  {}: {command}{notes}", step.name));
         }
     }

@@ -24,6 +24,9 @@ use crate::vars::{self, Syntax};
 
 /// The runner's own options (`retrace run --help`).
 pub struct RunOptions {
+    /// The run and workflow that started this one (a step's `run:`): `dag.parent_run_id`,
+    /// `dag.parent_name` on its root.
+    pub parent: Option<(String, String)>,
     pub max_parallel: usize,
     pub records: Option<PathBuf>,
     pub log_dir: Option<PathBuf>,
@@ -87,6 +90,18 @@ pub fn run(workflow: &Workflow, options: &RunOptions, export: &Export, env: &Env
     );
     header.attributes.put(sc::DAG_NAME, workflow.name.clone());
     header.attributes.put(sc::DAG_RUN_ID, run_id.clone());
+    // In the records too, so `retrace records` rebuilds the resource the workflow declared.
+    header.resource = export_defaults(workflow)
+        .map(|o| o.resource.into_iter().collect())
+        .unwrap_or_default();
+    if let Some((parent_run, parent_name)) = &options.parent {
+        header
+            .attributes
+            .put(sc::DAG_PARENT_RUN_ID, parent_run.clone());
+        header
+            .attributes
+            .put(sc::DAG_PARENT_NAME, parent_name.clone());
+    }
     let live = match LiveRun::start(
         header,
         export.parent.as_ref(),
@@ -113,7 +128,11 @@ pub fn run(workflow: &Workflow, options: &RunOptions, export: &Export, env: &Env
         ));
     }
     let base_env = base_env(workflow, env, &run_id);
+    let child_env = child_export_env(export);
     let scheduler = Scheduler {
+        child_env,
+        spool: export.sink.spool.clone(),
+        records: records.clone(),
         workflow,
         options,
         clock,
@@ -201,6 +220,12 @@ enum Event {
 }
 
 struct Scheduler<'w> {
+    /// What a child run (`run:`) gets to export where this run exports.
+    child_env: Vec<(String, String)>,
+    /// This run's records file: a child's are beside it.
+    records: PathBuf,
+    /// Where a child keeps what it could not deliver (ours).
+    spool: Option<PathBuf>,
     workflow: &'w Workflow,
     options: &'w RunOptions,
     clock: Clock,
@@ -431,9 +456,58 @@ impl Scheduler<'_> {
         }
         let start = self.clock.now();
         self.progress[i].start.get_or_insert(start);
+        // A step that runs a workflow: `retrace run` of it, inside this step's span (its
+        // TRACEPARENT), its records beside ours, exporting where we export.
+        let (program, args): (std::ffi::OsString, Vec<std::ffi::OsString>) = match &spec.run {
+            None => ("sh".into(), vec!["-c".into(), spec.command.clone().into()]),
+            Some(child) => {
+                let child_id = crate::runner::new_run_id(&self.clock);
+                // Absolute: the child runs in its step's directory.
+                let here = |p: &std::path::Path| std::path::absolute(p).unwrap_or(p.to_path_buf());
+                let records = here(&self.records.with_file_name(format!("{child_id}.jsonl")));
+                let mut args: Vec<std::ffi::OsString> = vec![
+                    "run".into(),
+                    child.file.clone().into(),
+                    "--run-id".into(),
+                    child_id.clone().into(),
+                    "--records".into(),
+                    records.into(),
+                    "--log-dir".into(),
+                    here(&self.log_dir.join(&child_id)).into(),
+                    "--grace".into(),
+                    format!("{}ms", self.options.grace.as_millis()).into(),
+                ];
+                if let Some(base) = &self.workflow.base {
+                    args.push("--base".into());
+                    args.push(base.clone().into());
+                }
+                args.push("--max-parallel".into());
+                args.push(self.options.max_parallel.max(1).to_string().into());
+                match &self.spool {
+                    Some(dir) => {
+                        args.push("--spool".into());
+                        args.push(here(dir).into());
+                    }
+                    None => args.push("--no-spool".into()),
+                }
+                // Params are expanded as the step's env is (`NAME=${X}`).
+                let mut expanded = env.clone();
+                let params: Vec<(String, String)> = child.params.clone();
+                expand_into(&mut expanded, &params);
+                for (k, v) in expanded.iter().skip(env.len()) {
+                    args.push("--param".into());
+                    args.push(format!("{k}={v}").into());
+                }
+                env.extend(self.child_env.iter().cloned());
+                env.push(("RETRACE_PARENT_RUN_ID".into(), self.run_id.clone()));
+                env.push(("RETRACE_PARENT_NAME".into(), self.workflow.name.clone()));
+                let exe = std::env::current_exe().unwrap_or_else(|_| "retrace".into());
+                (exe.into_os_string(), args)
+            }
+        };
         let spawned = process::spawn(Launch {
-            program: "sh".as_ref(),
-            args: vec!["-c".as_ref(), spec.command.as_ref()],
+            program: &program,
+            args: args.iter().map(std::ffi::OsString::as_os_str).collect(),
             dir: Some(&spec.dir),
             env,
             env_remove: remove,
@@ -780,6 +854,70 @@ impl Scheduler<'_> {
             _ => 1,
         }
     }
+}
+
+/// The environment that makes a child `retrace run` export where `export` does: the resolved
+/// settings as the variables the child reads above its own workflow's `otel:` block. The
+/// file exporter is not passed on (one file cannot take two writers); a child's spans are in
+/// its records.
+fn child_export_env(export: &Export) -> Vec<(String, String)> {
+    use crate::sink::config::ExporterKind;
+    let c = &export.sink;
+    let mut out = Vec::new();
+    let exporters: Vec<&str> = c
+        .exporters
+        .iter()
+        .filter_map(|k| match k {
+            ExporterKind::Otlp => Some("otlp"),
+            ExporterKind::Console => Some("console"),
+            ExporterKind::None => Some("none"),
+            ExporterKind::File => None,
+        })
+        .collect();
+    out.push((
+        "OTEL_TRACES_EXPORTER".into(),
+        if exporters.is_empty() {
+            "none".into()
+        } else {
+            exporters.join(",")
+        },
+    ));
+    let encode = |t: &str| {
+        t.replace('%', "%25")
+            .replace(',', "%2C")
+            .replace('=', "%3D")
+    };
+    let signal =
+        |prefix: &str, c: &crate::sink::config::SinkConfig, out: &mut Vec<(String, String)>| {
+            out.push((format!("{prefix}ENDPOINT"), c.endpoint.clone()));
+            out.push((format!("{prefix}PROTOCOL"), c.protocol.as_str().into()));
+            out.push((
+                format!("{prefix}TIMEOUT"),
+                c.timeout.as_millis().to_string(),
+            ));
+            if !c.headers.is_empty() {
+                let headers: Vec<String> = c
+                    .headers
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+                    .collect();
+                out.push((format!("{prefix}HEADERS"), headers.join(",")));
+            }
+            if c.compression.is_some() {
+                out.push((format!("{prefix}COMPRESSION"), "gzip".into()));
+            }
+            if let Some(cert) = &c.certificate {
+                out.push((format!("{prefix}CERTIFICATE"), cert.display().to_string()));
+            }
+        };
+    signal("OTEL_EXPORTER_OTLP_TRACES_", c, &mut out);
+    if let Some(m) = &c.metrics {
+        out.push(("OTEL_METRICS_EXPORTER".into(), "otlp".into()));
+        signal("OTEL_EXPORTER_OTLP_METRICS_", &m.otlp, &mut out);
+    }
+    // The resource stays the child's own (its workflow's `otel.resource`, the OTEL_*
+    // variables it inherits).
+    out
 }
 
 /// Which `handlerOn` step a step is (`onExit`, …), as Dagu marks its handler nodes.

@@ -43,6 +43,7 @@ pub fn header(run_id: String, name: String, pipeline_name: String, start: Nanos)
         parent: None,
         native_trace_id: None,
         native_span_id: None,
+        resource: Vec::new(),
         events: Vec::new(),
         attributes: Attributes::default(),
         steps: Vec::new(),

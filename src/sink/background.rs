@@ -129,7 +129,7 @@ impl Background {
             };
             self.overflow = Some(Spool::new(dir, Some(Destination::of_config(&self.config))));
         }
-        let resource = resource_for(&run.system, &self.config);
+        let resource = resource_for(&run, &self.config);
         for chunk in into_chunks(spans, self.config.chunk_size) {
             let n = chunk.len();
             let kept = self

@@ -153,7 +153,7 @@ impl<'a> Delivery<'a> {
             .zip(root)
             .map(|(m, root)| m.observe(&run.spans, root))
             .filter(|m| !m.is_empty());
-        let resource = sink::resource_for(&run.system, self.config);
+        let resource = sink::resource_for(&run, self.config);
         let request = metrics.map(|m| crate::trace::metrics::request(m, &resource));
         let points = request
             .as_ref()

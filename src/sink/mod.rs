@@ -158,19 +158,85 @@ impl Sink for Tee {
     }
 }
 
-/// The resource of a run: `service.name` (flag/env, else the system's own name) plus the
-/// configured resource attributes.
-pub fn resource_for(system: &str, config: &SinkConfig) -> Resource {
+/// The resource of a run: `service.name` (flag/env, else the run's own, else the system's
+/// name), the run's own attributes (a workflow's `otel.resource`), then the configured ones,
+/// which win key by key.
+pub fn resource_for(run: &BuiltRun, config: &SinkConfig) -> Resource {
+    let declared = |key: &str| run.resource.iter().find(|(k, _)| k == key).map(|(_, v)| v);
     let service = config
         .service_name
         .clone()
-        .unwrap_or_else(|| system.to_owned());
+        .or_else(|| declared("service.name").cloned())
+        .unwrap_or_else(|| run.system.clone());
     let mut attrs = vec![KeyValue::new("service.name", service)];
+    let configured = |key: &str| config.resource.iter().any(|(k, _)| k == key);
     attrs.extend(
-        config
-            .resource
+        run.resource
             .iter()
+            .filter(|(k, _)| k != "service.name" && !configured(k))
+            .chain(config.resource.iter())
             .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
     );
     Resource::builder_empty().with_attributes(attrs).build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(resource: &[(&str, &str)]) -> BuiltRun {
+        BuiltRun {
+            system: "retrace".into(),
+            resource: resource
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            run_id: "r".into(),
+            spans: Vec::new(),
+            traceparent: String::new(),
+            tracestate: String::new(),
+        }
+    }
+
+    fn pairs(resource: &Resource) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = resource
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_run_declares_its_resource_and_the_settings_win_key_by_key() {
+        let declared = run(&[
+            ("service.name", "dagu-etl"),
+            ("team", "data"),
+            ("tier", "1"),
+        ]);
+        let mut config = SinkConfig::disabled();
+        let own = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(
+            pairs(&resource_for(&declared, &config)),
+            vec![
+                own("service.name", "dagu-etl"),
+                own("team", "data"),
+                own("tier", "1")
+            ]
+        );
+        config.service_name = Some("ops".into());
+        config.resource = vec![own("team", "platform")];
+        assert_eq!(
+            pairs(&resource_for(&declared, &config)),
+            vec![
+                own("service.name", "ops"),
+                own("team", "platform"),
+                own("tier", "1")
+            ]
+        );
+        assert_eq!(
+            pairs(&resource_for(&run(&[]), &SinkConfig::disabled())),
+            vec![own("service.name", "retrace")]
+        );
+    }
 }

@@ -593,6 +593,7 @@ impl Converter {
             parent: None,
             native_trace_id: None,
             native_span_id: None,
+            resource: Vec::new(),
             events: Vec::new(),
             attributes: dag_attributes(s, None),
             steps: self.steps,

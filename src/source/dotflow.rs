@@ -734,6 +734,7 @@ fn workflow_run(workflow_id: &str, w: Gathered) -> Run {
         parent: None,
         native_trace_id: None,
         native_span_id: None,
+        resource: Vec::new(),
         events: Vec::new(),
         attributes,
         steps,

@@ -347,6 +347,7 @@ fn build(
         parent: None,
         native_trace_id: Some(trace),
         native_span_id: Some(span_id(&format!("{run_id}{attempt}s"))),
+        resource: Vec::new(),
         events: Vec::new(),
         attributes,
         steps,

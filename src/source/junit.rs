@@ -871,6 +871,7 @@ fn to_run(
         parent: None,
         native_trace_id: None,
         native_span_id: None,
+        resource: Vec::new(),
         events: Vec::new(),
         attributes,
         steps,

@@ -7,6 +7,7 @@
 //! A crash can leave the last line torn and no `run_end`: what is on disk still converts (the
 //! torn line is reported and skipped; the run ends with its last step).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,9 @@ pub struct RunHeader {
     pub traceparent: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracestate: Option<String>,
+    /// The resource attributes the run declared (a workflow's `otel.resource`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resource: BTreeMap<String, String>,
     #[serde(default)]
     pub attributes: Attributes,
 }
@@ -85,6 +89,7 @@ pub fn header_line(run: &Run) -> String {
         start: run.start,
         traceparent: run.parent.as_ref().map(|p| p.traceparent.clone()),
         tracestate: run.parent.as_ref().and_then(|p| p.tracestate.clone()),
+        resource: run.resource.iter().cloned().collect(),
         attributes: run.attributes.clone(),
     });
     serde_json::to_string(&line).expect("records serialise")
@@ -195,6 +200,7 @@ impl Source for Records {
                     message: None,
                     native_trace_id: None,
                     native_span_id: None,
+                    resource: h.resource.into_iter().collect(),
                     events: Vec::new(),
                     attributes: h.attributes,
                     steps: Vec::new(),
@@ -284,6 +290,7 @@ mod tests {
             }),
             native_trace_id: None,
             native_span_id: None,
+            resource: Vec::new(),
             events: Vec::new(),
             attributes: {
                 let mut a = Attributes::default();

@@ -20,6 +20,8 @@ use crate::trace::{ids, BuildError};
 #[derive(Clone, Debug)]
 pub struct BuiltRun {
     pub system: String,
+    /// The resource attributes the run declared (`Run::resource`).
+    pub resource: Vec<(String, String)>,
     pub run_id: String,
     /// Root first, then steps in record order.
     pub spans: Vec<SpanData>,
@@ -245,9 +247,16 @@ impl<'a> Frame<'a> {
         }
     }
 
-    fn built(&self, system: String, run_id: String, spans: Vec<SpanData>) -> BuiltRun {
+    fn built(
+        &self,
+        system: String,
+        resource: Vec<(String, String)>,
+        run_id: String,
+        spans: Vec<SpanData>,
+    ) -> BuiltRun {
         BuiltRun {
             system,
+            resource,
             run_id,
             spans,
             traceparent: self.identity.traceparent(self.root),
@@ -297,6 +306,7 @@ pub fn build(
 
     let Run {
         system,
+        resource,
         run_id,
         name,
         pipeline_name,
@@ -323,7 +333,7 @@ pub fn build(
         let linked = linked.into_iter().map(|j| step_ids[j]).collect();
         spans.push(frame.step_span(i, step, step_ids[i], parent, linked));
     }
-    Ok(frame.built(system, run_id, spans))
+    Ok(frame.built(system, resource, run_id, spans))
 }
 
 /// Builds a run's spans. An invalid trace context inside the artifact is reported and the run
@@ -394,7 +404,12 @@ pub fn build_part(
             .map_or_else(Vec::new, |l| l.iter().map(|&j| id_of(j)).collect());
         spans.push(frame.step_span(i, step.clone(), id_of(i), parent, linked));
     }
-    Ok(frame.built(run.system.clone(), run.run_id.clone(), spans))
+    Ok(frame.built(
+        run.system.clone(),
+        run.resource.clone(),
+        run.run_id.clone(),
+        spans,
+    ))
 }
 
 /// Whether `build` accepts the run itself (its times, step ids and parents; a parent context
@@ -614,6 +629,7 @@ mod tests {
             parent: None,
             native_trace_id: None,
             native_span_id: None,
+            resource: Vec::new(),
             events: Vec::new(),
             attributes: Default::default(),
             steps: vec![task, attempt1, attempt2, after, skipped],

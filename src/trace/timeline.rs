@@ -243,6 +243,7 @@ mod tests {
             parent: None,
             native_trace_id: None,
             native_span_id: None,
+            resource: Vec::new(),
             events: Vec::new(),
             attributes: Default::default(),
             steps,

@@ -3,7 +3,7 @@
 //! later builds from the records file the run left.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -82,7 +82,12 @@ fn by_name(spans: &[ReceivedSpan]) -> HashMap<String, ReceivedSpan> {
 fn canonical(spans: &[ReceivedSpan]) -> Vec<String> {
     let mut out: Vec<String> = spans
         .iter()
-        .map(|s| format!("{:?} | {} | {:?}", s.resource, s.scope_name, s.span))
+        .map(|s| {
+            // A resource is a set: its order is not part of what was sent.
+            let mut resource: Vec<String> = s.resource.iter().map(|kv| format!("{kv:?}")).collect();
+            resource.sort();
+            format!("{resource:?} | {} | {:?}", s.scope_name, s.span)
+        })
         .collect();
     out.sort();
     out
@@ -812,4 +817,172 @@ steps:
         "{}",
         stderr(&out)
     );
+}
+
+/// Nested workflows: a step runs a child workflow (`run:` with `params`), whose step runs a
+/// grandchild that fails. One trace: each child's `DAG:` span under the step that ran it,
+/// params as variables, dotenv and a base configuration merged at the top, the failure
+/// carried up to each calling step, the top's handler run; and the records of all three
+/// rebuild the same spans.
+#[test]
+fn nested_workflows_are_one_trace_under_their_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    std::fs::write(path.join(".env"), "SOURCE=warehouse\n").unwrap();
+    std::fs::write(
+        path.join("base.yaml"),
+        "otel:\n  resource:\n    team: data\n    service.name: dagu-${DAG_NAME}\n",
+    )
+    .unwrap();
+    std::fs::create_dir(path.join("children")).unwrap();
+    std::fs::write(
+        path.join("children/child.yaml"),
+        r#"
+name: child
+steps:
+  - name: show
+    command: printf '%s' "$LEVEL:$FROM" > child.out
+  - name: deeper
+    depends: show
+    run: grandchild.yaml
+    params: "LEVEL=2"
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        path.join("children/grandchild.yaml"),
+        r#"
+name: grandchild
+steps:
+  - name: fail
+    command: printf '%s' "$LEVEL" > grandchild.out; exit 7
+"#,
+    )
+    .unwrap();
+    let rx = Receiver::start(Proto::Grpc);
+    let flow = r#"
+name: top
+dotenv: .env
+steps:
+  - name: call
+    run: children/child.yaml
+    params:
+      LEVEL: 1
+      FROM: ${SOURCE}
+handlerOn:
+  exit:
+    command: touch exit.ran
+"#;
+    let out = run_flow(path, flow, &rx, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(path.join("children/child.out")).unwrap(),
+        "1:warehouse"
+    );
+    assert_eq!(
+        std::fs::read_to_string(path.join("children/grandchild.out")).unwrap(),
+        "2"
+    );
+    assert!(path.join("exit.ran").exists());
+    let spans = rx.wait_spans(8, WAIT);
+    let named = by_name(&spans);
+    let trace = named["DAG: top"].trace_id_hex();
+    assert!(spans.iter().all(|s| s.trace_id_hex() == trace), "one trace");
+    assert_eq!(
+        named["DAG: child"].parent_id_hex(),
+        named["Step: call"].span_id_hex()
+    );
+    assert_eq!(
+        named["DAG: grandchild"].parent_id_hex(),
+        named["Step: deeper"].span_id_hex()
+    );
+    assert_eq!(
+        named["Step: fail"].parent_id_hex(),
+        named["DAG: grandchild"].span_id_hex()
+    );
+    assert_eq!(
+        named["DAG: child"].attr_str("dag.parent_run_id"),
+        named["DAG: top"].attr_str("dag.run_id")
+    );
+    assert_eq!(named["DAG: child"].attr_str("dag.parent_name"), Some("top"));
+    for failed in ["Step: fail", "Step: deeper", "Step: call", "DAG: top"] {
+        assert_eq!(
+            named[failed].span.status.as_ref().map(|s| s.code),
+            Some(2),
+            "{failed} failed"
+        );
+    }
+    // One base configuration for the whole tree, as Dagu's is every DAG's; each run names
+    // its own service.
+    assert!(spans.iter().all(|s| s.resource_str("team") == Some("data")));
+    for (span, service) in [
+        ("Step: call", "dagu-top"),
+        ("Step: show", "dagu-child"),
+        ("Step: fail", "dagu-grandchild"),
+    ] {
+        assert_eq!(named[span].resource_str("service.name"), Some(service));
+    }
+    // The records of the three runs, beside each other, rebuild the same spans, resources
+    // included (the records keep what each workflow declared).
+    let again = Receiver::start(Proto::Grpc);
+    let records: Vec<PathBuf> = std::fs::read_dir(path)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    assert_eq!(records.len(), 3);
+    let out = run(retrace()
+        .arg("records")
+        .args(&records)
+        .args(again.cli_args()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(canonical(&again.spans()), canonical(&spans));
+}
+
+/// A workflow that runs itself through its children is refused before any step runs, with
+/// the chain of files; so is a `run:` of a file that is not there.
+#[test]
+fn a_cycle_of_workflow_files_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    std::fs::write(
+        path.join("b.yaml"),
+        "steps:\n  - name: back\n    run: flow.yaml\n",
+    )
+    .unwrap();
+    let rx = Receiver::start(Proto::Grpc);
+    let flow = "steps:\n  - name: first\n    command: touch ran\n  - name: call\n    run: b.yaml\n";
+    let out = run_flow(path, flow, &rx, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("b.yaml: workflow cycle: flow.yaml -> b.yaml -> flow.yaml"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!path.join("ran").exists());
+    let flow = "steps:\n  - name: call\n    run: missing.yaml\n";
+    let out = run_flow(path, flow, &rx, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("flow.yaml: step call: run ")
+            && stderr(&out).contains("missing.yaml: file not found"),
+        "{}",
+        stderr(&out)
+    );
+    // A dry run names the child and its params (not their values); nothing runs.
+    std::fs::write(
+        path.join("c.yaml"),
+        "steps:\n  - name: c\n    command: touch ran\n",
+    )
+    .unwrap();
+    let flow = "steps:\n  - name: call\n    run: c.yaml\n    params: TOKEN=s3cret\n";
+    let out = run_flow(path, flow, &rx, &["--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        plan.contains("  call: runs workflow ") && plan.contains("c.yaml with params TOKEN"),
+        "{plan}"
+    );
+    assert!(!plan.contains("s3cret") && !path.join("ran").exists());
+    assert!(rx.spans().is_empty());
 }

@@ -26,10 +26,15 @@ pub struct Workflow {
     pub working_dir: PathBuf,
     /// Raw values in file order; `$VAR` expansion happens at run time.
     pub env: Vec<(String, String)>,
+    /// `params:`, the defaults of its parameters (see `with_params`).
+    pub params: Vec<(String, String)>,
     /// Dagu's `otel:` block, values as written (the runner expands `${VAR}`).
     pub otel: Option<FileDefaults>,
     /// File order.
     pub steps: Vec<StepSpec>,
+    /// The base configuration it was read over (absolute): the base of its children too, as
+    /// Dagu's one base configuration is every DAG's.
+    pub base: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +59,16 @@ pub struct StepSpec {
     pub preconditions: Vec<Precondition>,
     /// A `handlerOn` step (after the others; Dagu's `onExit`, …): which one.
     pub handler: Option<Handler>,
+    /// `run: child.yaml`: the step runs that workflow as its child.
+    pub run: Option<ChildRun>,
+}
+
+/// A child workflow a step runs (`run:` and `params:`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChildRun {
+    /// Resolved against the calling workflow's file, absolute.
+    pub file: PathBuf,
+    pub params: Vec<(String, String)>,
 }
 
 /// Which `handlerOn` step, named as Dagu names their nodes.
@@ -137,10 +152,84 @@ pub fn load_with_base(path: &Path, base: Option<&Path>) -> Result<Workflow, Spec
         path: path.into(),
         message: format!("with the base configuration {}: {e}", base.display()),
     })?;
-    build(raw, path).map_err(|message| SpecError::Invalid {
+    let mut workflow = build(raw, path).map_err(|message| SpecError::Invalid {
         path: path.into(),
         message,
-    })
+    })?;
+    workflow.base = Some(std::path::absolute(&base).unwrap_or(base));
+    Ok(workflow)
+}
+
+impl Workflow {
+    /// Its parameters, the defaults replaced by `given` (by name; new names added), put
+    /// before everything else in its environment: its `dotenv` and `env` may use them.
+    pub fn with_params(mut self, given: &[(String, String)]) -> Self {
+        let mut params = std::mem::take(&mut self.params);
+        for (key, value) in given {
+            match params.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value.clone(),
+                None => params.push((key.clone(), value.clone())),
+            }
+        }
+        self.env.splice(0..0, params);
+        self
+    }
+}
+
+/// `load_with_base`, and every workflow its steps run (`run:`), checked before anything
+/// runs: each must load, and no file may run itself through its children.
+pub fn load_tree(path: &Path, base: Option<&Path>) -> Result<Workflow, SpecError> {
+    let workflow = load_with_base(path, base)?;
+    let top = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    check_children(&workflow, path, &mut vec![top])?;
+    Ok(workflow)
+}
+
+/// How deep workflows may run workflows.
+const MAX_NESTING: usize = 32;
+
+fn check_children(
+    workflow: &Workflow,
+    path: &Path,
+    stack: &mut Vec<PathBuf>,
+) -> Result<(), SpecError> {
+    for step in &workflow.steps {
+        let Some(child) = &step.run else { continue };
+        let invalid = |message: String| SpecError::Invalid {
+            path: path.into(),
+            message,
+        };
+        let file = std::fs::canonicalize(&child.file).map_err(|_| {
+            invalid(format!(
+                "step {}: run {}: file not found",
+                step.name,
+                child.file.display()
+            ))
+        })?;
+        if let Some(at) = stack.iter().position(|p| *p == file) {
+            let cycle: Vec<String> = stack[at..]
+                .iter()
+                .chain(std::iter::once(&file))
+                .map(|p| {
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect();
+            return Err(invalid(format!("workflow cycle: {}", cycle.join(" -> "))));
+        }
+        if stack.len() >= MAX_NESTING {
+            return Err(invalid(format!(
+                "workflows nested deeper than {MAX_NESTING} levels"
+            )));
+        }
+        let nested = load_with_base(&child.file, workflow.base.as_deref())?;
+        stack.push(file);
+        check_children(&nested, &child.file, stack)?;
+        stack.pop();
+    }
+    Ok(())
 }
 
 /// `over` on top of `base`: mappings key by key, anything else replaced.
@@ -322,8 +411,32 @@ fn build(raw: RawWorkflow, path: &Path) -> Result<Workflow, String> {
         if name.trim().is_empty() {
             return Err(format!("steps[{i}]: name is empty"));
         }
-        if step.command.0.trim().is_empty() {
-            return Err(format!("{}: command is empty", label(i, name)));
+        match (&step.command, &step.run) {
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "{}: command and run: a step runs one or the other",
+                    label(i, name)
+                ))
+            }
+            (None, None) => {
+                return Err(format!(
+                    "{}: missing key \"command\" (or \"run\", a workflow to run)",
+                    label(i, name)
+                ))
+            }
+            (Some(c), None) if c.0.trim().is_empty() => {
+                return Err(format!("{}: command is empty", label(i, name)))
+            }
+            (None, Some(r)) if r.trim().is_empty() => {
+                return Err(format!("{}: run names no workflow file", label(i, name)))
+            }
+            _ => {}
+        }
+        if step.params.is_some() && step.run.is_none() {
+            return Err(format!(
+                "{}: params are for a step that runs a workflow (run:)",
+                label(i, name)
+            ));
         }
         if let Some(var) = &step.output {
             let var = var.strip_prefix('$').unwrap_or(var);
@@ -418,7 +531,11 @@ fn build(raw: RawWorkflow, path: &Path) -> Result<Workflow, String> {
             let retry = step.retry_policy.unwrap_or_default();
             StepSpec {
                 name: step.name.0,
-                command: step.command.0,
+                command: step.command.map(|c| c.0).unwrap_or_default(),
+                run: step.run.map(|file| ChildRun {
+                    file: file_dir.join(file),
+                    params: step.params.map(|p| p.0).unwrap_or_default(),
+                }),
                 depends,
                 dir: match &step.dir {
                     Some(dir) if !dir.is_empty() => working_dir.join(dir),
@@ -503,6 +620,7 @@ fn build(raw: RawWorkflow, path: &Path) -> Result<Workflow, String> {
                 output: None,
                 preconditions: Vec::new(),
                 handler: Some(kind),
+                run: None,
             });
         }
     }
@@ -514,6 +632,7 @@ fn build(raw: RawWorkflow, path: &Path) -> Result<Workflow, String> {
         }),
         working_dir,
         env,
+        params: raw.params.map(|p| p.0).unwrap_or_default(),
         otel: raw.otel.map(|o| FileDefaults {
             origin: format!("{} otel", path.display()),
             enabled: o.enabled,
@@ -525,6 +644,7 @@ fn build(raw: RawWorkflow, path: &Path) -> Result<Workflow, String> {
             ..Default::default()
         }),
         steps,
+        base: None,
     })
 }
 
@@ -779,7 +899,53 @@ steps:
         );
         assert_eq!(
             err("steps:\n  - name: a\n"),
-            "/flows/etl.yaml:2:5: steps[0] (a): missing key \"command\""
+            "/flows/etl.yaml: steps[0] (a): missing key \"command\" (or \"run\", a workflow to run)"
+        );
+    }
+
+    #[test]
+    fn params_defaults_are_replaced_by_name() {
+        let wf =
+            parse_at("params: 'A=1 B=2'\nenv:\n  C: ${A}\nsteps:\n  - name: s\n    command: x\n")
+                .unwrap()
+                .with_params(&pairs(&[("B", "two"), ("D", "4")]));
+        assert_eq!(
+            wf.env,
+            pairs(&[("A", "1"), ("B", "two"), ("D", "4"), ("C", "${A}")])
+        );
+    }
+
+    #[test]
+    fn child_runs_and_their_params() {
+        let wf = parse_at(
+            "steps:\n  - name: s\n    run: sub/child.yaml\n    params: 'A=1 B=\"two words\" C='\n  - name: m\n    run: c.yaml\n    params:\n      X: 1\n      Y: yes\n  - name: l\n    run: c.yaml\n    params: [P=1, {Q: 2}]\n",
+        )
+        .unwrap();
+        let child = wf.steps[0].run.as_ref().unwrap();
+        assert_eq!(child.file, PathBuf::from("/flows/sub/child.yaml"));
+        assert_eq!(
+            child.params,
+            pairs(&[("A", "1"), ("B", "two words"), ("C", "")])
+        );
+        assert_eq!(
+            wf.steps[1].run.as_ref().unwrap().params,
+            pairs(&[("X", "1"), ("Y", "yes")])
+        );
+        assert_eq!(
+            wf.steps[2].run.as_ref().unwrap().params,
+            pairs(&[("P", "1"), ("Q", "2")])
+        );
+        assert_eq!(
+            err("steps:\n  - name: s\n    command: x\n    run: c.yaml\n"),
+            "/flows/etl.yaml: steps[0] (s): command and run: a step runs one or the other"
+        );
+        assert_eq!(
+            err("steps:\n  - name: s\n    command: x\n    params: A=1\n"),
+            "/flows/etl.yaml: steps[0] (s): params are for a step that runs a workflow (run:)"
+        );
+        assert!(
+            err("steps:\n  - name: s\n    run: c.yaml\n    params: 'A=\"1'\n")
+                .contains("a quote is not closed")
         );
     }
 

@@ -16,6 +16,8 @@ pub(super) struct RawWorkflow {
     pub(super) working_dir: Option<String>,
     /// One file or a list, relative to the workflow file.
     pub(super) dotenv: Option<Names>,
+    /// Default parameters (`--param` and a calling step's `params` replace them by name).
+    pub(super) params: Option<Params>,
     pub(super) env: Option<EnvList>,
     pub(super) otel: Option<RawOtel>,
     pub(super) steps: Option<Vec<RawStep>>,
@@ -69,7 +71,10 @@ pub(super) struct RawStep {
     pub(super) name: Scalar,
     #[serde(rename = "description")]
     pub(super) _description: Option<yaml_serde::Value>,
-    pub(super) command: Command,
+    pub(super) command: Option<Command>,
+    /// Another workflow file, run as a child of this step (with `params`).
+    pub(super) run: Option<String>,
+    pub(super) params: Option<Params>,
     pub(super) depends: Option<Names>,
     pub(super) dir: Option<String>,
     pub(super) env: Option<EnvList>,
@@ -319,4 +324,94 @@ impl<'de> Deserialize<'de> for Names {
         }
         d.deserialize_any(V)
     }
+}
+
+/// A child workflow's `params`: `"A=1 B=2"` (blank-separated, `"…"` quotes), a map, or a
+/// list of `KEY=VALUE` strings and one-key maps, as Dagu accepts them.
+pub(super) struct Params(pub(super) Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for Params {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = yaml_serde::Value::deserialize(d)?;
+        params_of(&value).map(Params).map_err(de::Error::custom)
+    }
+}
+
+fn scalar_text(v: &yaml_serde::Value) -> Option<String> {
+    match v {
+        yaml_serde::Value::String(s) => Some(s.clone()),
+        yaml_serde::Value::Number(n) => Some(n.to_string()),
+        yaml_serde::Value::Bool(b) => Some(b.to_string()),
+        yaml_serde::Value::Null => Some(String::new()),
+        _ => None,
+    }
+}
+
+fn params_of(value: &yaml_serde::Value) -> Result<Vec<(String, String)>, String> {
+    let pair = |text: &str| -> Result<(String, String), String> {
+        text.split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .ok_or_else(|| format!("param {text:?}: expected KEY=VALUE"))
+    };
+    match value {
+        yaml_serde::Value::String(text) => split_words(text)?.iter().map(|w| pair(w)).collect(),
+        yaml_serde::Value::Mapping(map) => map
+            .iter()
+            .map(|(k, v)| match (scalar_text(k), scalar_text(v)) {
+                (Some(k), Some(v)) => Ok((k, v)),
+                _ => Err("params: keys and values must be scalars".to_owned()),
+            })
+            .collect(),
+        yaml_serde::Value::Sequence(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                match item {
+                    yaml_serde::Value::Mapping(_) => out.extend(params_of(item)?),
+                    other => match scalar_text(other) {
+                        Some(text) => out.push(pair(&text)?),
+                        None => return Err("params: a list of KEY=VALUE or KEY: value".into()),
+                    },
+                }
+            }
+            Ok(out)
+        }
+        yaml_serde::Value::Null => Ok(Vec::new()),
+        _ => Err("params: a string, a map or a list".into()),
+    }
+}
+
+/// `A=1 B="two words"` into words (quotes removed).
+fn split_words(text: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    let mut started = false;
+    for c in text.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                started = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if started {
+                    words.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if quote.is_some() {
+        return Err(format!("params {text:?}: a quote is not closed"));
+    }
+    if started {
+        words.push(word);
+    }
+    Ok(words)
 }

@@ -920,6 +920,7 @@ fn to_run(mut r: RunRec, tries: Vec<TryRec>) -> Run {
         parent: r.parent,
         native_trace_id: None,
         native_span_id: None,
+        resource: Vec::new(),
         events: Vec::new(),
         attributes: a,
         steps,

@@ -562,6 +562,7 @@ fn convert(
         parent,
         native_trace_id: uuid_bytes(invocation_id),
         native_span_id: None,
+        resource: Vec::new(),
         events: Vec::new(),
         attributes,
         steps,
