@@ -5,7 +5,7 @@ use super::ExportArgs;
 use crate::convert::{self, Selection};
 use crate::record::Nanos;
 use crate::sink::config::EnvSnapshot;
-use crate::source::{dbt, junit, SourceOptions};
+use crate::source::{dbt, junit, spark, SourceOptions};
 
 /// Walk directories and globs, detect each file's format, convert everything; a bad file is
 /// reported and the rest still delivered.
@@ -20,6 +20,10 @@ pub struct Args {
     /// Export dbt compiled SQL as db.query.text
     #[arg(long)]
     pub include_sql: bool,
+
+    /// Spark: one span per task attempt too, under its stage
+    #[arg(long)]
+    pub task_spans: bool,
 
     /// Only runs that started at or after this instant (RFC 3339, or a UTC date YYYY-MM-DD)
     #[arg(long, value_name = "TIME", value_parser = super::values::instant)]
@@ -49,6 +53,9 @@ impl Args {
             .with(junit::Options {
                 zone: self.zone.tz,
                 ..Default::default()
+            })
+            .with(spark::Options {
+                task_spans: self.task_spans,
             });
         options.verbose = self.inputs.walk.verbose;
         let selection = Selection {

@@ -61,6 +61,7 @@ verbs! {
     Records(records),
     Junit(junit),
     Github(github),
+    Spark(spark),
     Backfill(backfill),
     Run(run),
     Exec(exec),

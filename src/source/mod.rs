@@ -9,6 +9,7 @@ pub mod fresh;
 pub mod github;
 pub mod junit;
 pub mod records;
+pub mod spark;
 pub mod time;
 
 use std::fmt;
@@ -268,6 +269,7 @@ pub static REGISTRY: &[&dyn Source] = &[
     &airflow::Airflow,
     &junit::Junit,
     &github::Github,
+    &spark::Spark,
     // One line per format.
 ];
 
