@@ -855,11 +855,13 @@ mod compliance {
             assert!(!files.is_empty(), "no fixtures for {}", source.name());
             for options in [
                 SourceOptions::default(),
-                SourceOptions::default().with(dbt::Options {
-                    phase_spans: true,
-                    include_sql: true,
-                    manifest: None,
-                }),
+                SourceOptions::default()
+                    .with(dbt::Options {
+                        phase_spans: true,
+                        include_sql: true,
+                        manifest: None,
+                    })
+                    .with(spark::Options { task_spans: true }),
             ] {
                 for f in &files {
                     check(f, *source, &options);

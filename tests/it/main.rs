@@ -23,5 +23,6 @@ mod receiver_selftest;
 mod records_backfill;
 mod runner;
 mod secrets;
+mod spark;
 mod spool;
 mod view;

@@ -1,0 +1,558 @@
+//! `retrace spark`: real event logs of Spark 4.3 (fixtures/spark, from the corpus and made
+//! with Spark for the other codecs), each conversion checked against the log itself, read
+//! here on its own: every SQL execution, job and stage attempt a span with the log's exact
+//! millisecond times, under its parent; failures, retries, late task ends, a killed driver.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use sha2::Digest;
+
+use crate::common::cli::{retrace, run, stderr};
+use crate::common::receiver::{Proto, ReceivedSpan, Receiver};
+
+fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/spark")
+        .join(path)
+}
+
+fn convert(paths: &[&Path], extra: &[&str]) -> (Vec<ReceivedSpan>, String) {
+    let rx = Receiver::start(Proto::Grpc);
+    let out = run(retrace()
+        .arg("spark")
+        .args(paths)
+        .args(rx.cli_args())
+        .args(extra));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    (rx.spans(), stderr(&out))
+}
+
+/// A log's events, decompressed by the codec its name says (zstd by the zstd crate; the
+/// Java-stream codecs by retrace's reader, whose output is checked against the sha256 that
+/// Spark's own codec gave, in fixtures/spark/codecs/README.md).
+fn events(files: &[PathBuf]) -> Vec<Value> {
+    let mut text = Vec::new();
+    for path in files {
+        let raw = std::fs::read(path).unwrap();
+        let name = path.to_string_lossy();
+        if name.contains(".zstd") {
+            text.extend(zstd::stream::decode_all(&raw[..]).unwrap());
+        } else if name.ends_with(".lz4") || name.ends_with(".snappy") || name.ends_with(".lzf") {
+            let codec = retrace::source::spark::codec::Codec::of(path);
+            codec
+                .reader(&raw[..])
+                .unwrap()
+                .read_to_end(&mut text)
+                .unwrap();
+        } else {
+            text.extend(raw);
+        }
+    }
+    text.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
+fn ns(ms: &Value) -> u64 {
+    ms.as_u64().unwrap() * 1_000_000
+}
+
+fn by_name<'a>(spans: &'a [ReceivedSpan], prefix: &str) -> Vec<&'a ReceivedSpan> {
+    spans
+        .iter()
+        .filter(|s| s.span.name.starts_with(prefix))
+        .collect()
+}
+
+fn by_span_id(spans: &[ReceivedSpan]) -> HashMap<String, &ReceivedSpan> {
+    spans.iter().map(|s| (s.span_id_hex(), s)).collect()
+}
+
+const ERROR: i32 = 2;
+const OK: i32 = 1;
+
+fn status(span: &ReceivedSpan) -> i32 {
+    span.span.status.as_ref().map_or(0, |s| s.code)
+}
+
+/// Every SQL execution, job and stage attempt of the log is one span with its exact times,
+/// parent and outcome; stage aggregates equal the sums of their task ends. Returns the
+/// spans by their Spark key (`sql/0`, `job/3`, `stage/9/1`).
+fn check_against_log<'a>(
+    spans: &'a [ReceivedSpan],
+    log: &[Value],
+) -> BTreeMap<String, &'a ReceivedSpan> {
+    let ids = by_span_id(spans);
+    let mut keyed: BTreeMap<String, &ReceivedSpan> = BTreeMap::new();
+    for s in spans {
+        let key = if let Some(id) = s.attr_i64("spark.stage.id") {
+            format!(
+                "stage/{id}/{}",
+                s.attr_i64("spark.stage.attempt_id").unwrap()
+            )
+        } else if let Some(id) = s.attr_i64("spark.job.id") {
+            format!("job/{id}")
+        } else if let Some(id) = s.attr_i64("spark.sql.execution.id") {
+            format!("sql/{id}")
+        } else if s.attr_i64("spark.task.id").is_some() {
+            continue;
+        } else {
+            "app".into()
+        };
+        assert!(keyed.insert(key.clone(), s).is_none(), "{key} twice");
+    }
+    let app = keyed["app"];
+    assert!(spans.iter().all(|s| s.trace_id_hex() == app.trace_id_hex()));
+    let parent_key = |s: &ReceivedSpan| {
+        let parent = ids[&s.parent_id_hex()];
+        keyed
+            .iter()
+            .find(|(_, v)| v.span_id_hex() == parent.span_id_hex())
+            .unwrap()
+            .0
+            .clone()
+    };
+    let mut stage_job: HashMap<i64, i64> = HashMap::new();
+    let mut tasks: HashMap<String, (i64, i64, i64)> = HashMap::new();
+    let mut sql_roots: HashMap<i64, i64> = HashMap::new();
+    for e in log {
+        let event = e["Event"].as_str().unwrap();
+        match event {
+            "SparkListenerApplicationStart" => {
+                assert_eq!(app.span.start_time_unix_nano, ns(&e["Timestamp"]));
+                assert_eq!(app.attr_str("spark.app.id"), e["App ID"].as_str());
+                assert_eq!(
+                    app.span.name,
+                    format!("spark {}", e["App Name"].as_str().unwrap())
+                );
+            }
+            "SparkListenerApplicationEnd" => {
+                assert_eq!(app.span.end_time_unix_nano, ns(&e["Timestamp"]));
+            }
+            "SparkListenerJobStart" => {
+                let id = e["Job ID"].as_i64().unwrap();
+                let job = keyed[&format!("job/{id}")];
+                assert_eq!(
+                    job.span.start_time_unix_nano,
+                    ns(&e["Submission Time"]),
+                    "job {id}"
+                );
+                let sql = e["Properties"]["spark.sql.execution.id"].as_str();
+                let expected = match sql {
+                    Some(sql) => format!("sql/{sql}"),
+                    None => "app".into(),
+                };
+                assert_eq!(parent_key(job), expected, "job {id}");
+                for sid in e["Stage IDs"].as_array().unwrap() {
+                    stage_job.insert(sid.as_i64().unwrap(), id);
+                }
+            }
+            "SparkListenerJobEnd" => {
+                let id = e["Job ID"].as_i64().unwrap();
+                let job = keyed[&format!("job/{id}")];
+                assert_eq!(
+                    job.span.end_time_unix_nano,
+                    ns(&e["Completion Time"]),
+                    "job {id}"
+                );
+                let result = e["Job Result"]["Result"].as_str().unwrap();
+                assert_eq!(job.attr_str("spark.job.result"), Some(result));
+                if result == "JobSucceeded" {
+                    assert_eq!(status(job), OK, "job {id}");
+                } else {
+                    assert_eq!(status(job), ERROR, "job {id}");
+                    let message = e["Job Result"]["Exception"]["Message"].as_str().unwrap();
+                    let got = &job.span.status.as_ref().unwrap().message;
+                    assert!(message.starts_with(got.trim_end_matches('…')), "job {id}");
+                }
+            }
+            "SparkListenerStageSubmitted" => {
+                let info = &e["Stage Info"];
+                let (id, attempt) = (
+                    info["Stage ID"].as_i64().unwrap(),
+                    info["Stage Attempt ID"].as_i64().unwrap(),
+                );
+                let stage = keyed[&format!("stage/{id}/{attempt}")];
+                assert_eq!(
+                    stage.span.start_time_unix_nano,
+                    ns(&info["Submission Time"])
+                );
+                assert_eq!(
+                    parent_key(stage),
+                    format!("job/{}", stage_job[&id]),
+                    "stage {id}"
+                );
+                assert_eq!(
+                    stage.attr_i64("spark.stage.num_tasks"),
+                    info["Number of Tasks"].as_i64()
+                );
+            }
+            "SparkListenerStageCompleted" => {
+                let info = &e["Stage Info"];
+                let (id, attempt) = (
+                    info["Stage ID"].as_i64().unwrap(),
+                    info["Stage Attempt ID"].as_i64().unwrap(),
+                );
+                let stage = keyed[&format!("stage/{id}/{attempt}")];
+                assert_eq!(stage.span.end_time_unix_nano, ns(&info["Completion Time"]));
+                let failed = info.get("Failure Reason").is_some();
+                assert_eq!(
+                    status(stage),
+                    if failed { ERROR } else { OK },
+                    "stage {id}.{attempt}"
+                );
+            }
+            "SparkListenerTaskEnd" => {
+                let key = format!("stage/{}/{}", e["Stage ID"], e["Stage Attempt ID"]);
+                let m = &e["Task Metrics"];
+                let t = tasks.entry(key).or_default();
+                t.0 += 1;
+                t.1 += m["Input Metrics"]["Records Read"].as_i64().unwrap_or(0);
+                t.2 += m["Shuffle Write Metrics"]["Shuffle Bytes Written"]
+                    .as_i64()
+                    .unwrap_or(0);
+            }
+            "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionStart" => {
+                let id = e["executionId"].as_i64().unwrap();
+                let sql = keyed[&format!("sql/{id}")];
+                assert_eq!(sql.span.start_time_unix_nano, ns(&e["time"]));
+                sql_roots.insert(id, e["rootExecutionId"].as_i64().unwrap_or(id));
+            }
+            "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionEnd" => {
+                let id = e["executionId"].as_i64().unwrap();
+                let sql = keyed[&format!("sql/{id}")];
+                assert_eq!(sql.span.end_time_unix_nano, ns(&e["time"]));
+                let failed = !e["errorMessage"].as_str().unwrap_or("").is_empty();
+                assert_eq!(status(sql), if failed { ERROR } else { OK }, "sql {id}");
+                let root = sql_roots[&id];
+                let expected = if root == id {
+                    "app".into()
+                } else {
+                    format!("sql/{root}")
+                };
+                assert_eq!(parent_key(sql), expected, "sql {id}");
+            }
+            _ => {}
+        }
+    }
+    for (key, (count, records, shuffle)) in &tasks {
+        let stage = keyed[key];
+        assert_eq!(stage.attr_i64("spark.stage.tasks"), Some(*count), "{key}");
+        assert_eq!(
+            stage.attr_i64("pipeline.records.read"),
+            Some(*records),
+            "{key}"
+        );
+        assert_eq!(
+            stage.attr_i64("spark.stage.shuffle.write.bytes"),
+            Some(*shuffle),
+            "{key}"
+        );
+    }
+    keyed
+}
+
+fn count(log: &[Value], event: &str) -> usize {
+    log.iter()
+        .filter(|e| e["Event"].as_str().unwrap().ends_with(event))
+        .count()
+}
+
+/// Failures and retries (run b): a failed job and its SQL execution, a stage that fails after
+/// three task attempts, a task killed and logged after the next SQL execution ended, a
+/// FetchFailed stage retried as attempt 1, a stage that first runs as attempt 1.
+#[test]
+fn failures_retries_and_late_task_ends() {
+    let path = fixture("b-failures-retries/local-1796090155073");
+    let log = events(std::slice::from_ref(&path));
+    let (spans, _) = convert(&[&path], &[]);
+    let keyed = check_against_log(&spans, &log);
+    // Root + every SQL execution, job and stage attempt, nothing else.
+    let stage_attempts = count(&log, "StageSubmitted");
+    assert_eq!(spans.len(), 1 + 4 + 11 + stage_attempts);
+    assert_eq!(stage_attempts, 14);
+    let stage3 = keyed["stage/3/0"];
+    assert_eq!(stage3.attr_i64("spark.stage.tasks.failed"), Some(3));
+    // Task 9's TaskEnd (killed) is logged after job 2 ended: it still counts in stage 3.
+    assert_eq!(stage3.attr_i64("spark.stage.tasks.killed"), Some(1));
+    let failed: Vec<(i64, &str)> = stage3
+        .span
+        .events
+        .iter()
+        .map(|e| {
+            let get = |k: &str| e.attributes.iter().find(|a| a.key == k).unwrap();
+            let id = match get("spark.task.id")
+                .value
+                .as_ref()
+                .unwrap()
+                .value
+                .as_ref()
+                .unwrap()
+            {
+                opentelemetry_proto::tonic::common::v1::any_value::Value::IntValue(i) => *i,
+                _ => panic!(),
+            };
+            (id, e.name.as_str())
+        })
+        .collect();
+    assert_eq!(
+        failed,
+        vec![
+            (8, "spark.task.failed"),
+            (10, "spark.task.failed"),
+            (11, "spark.task.failed"),
+            (9, "spark.task.failed")
+        ]
+    );
+    // Stage 9 never ran as attempt 0 (skipped); its first run is attempt 1, a try of its own.
+    assert!(!keyed.contains_key("stage/9/0"));
+    assert!(keyed["stage/9/1"].span.name.ends_with("(attempt 2)"));
+    assert_eq!(
+        keyed["stage/10/0"].attr_i64("spark.stage.tasks.failed"),
+        Some(3)
+    );
+    assert_eq!(status(keyed["stage/10/1"]), OK);
+    // The application ran on: its span is Ok; ids are the same on a second conversion.
+    assert_eq!(status(keyed["app"]), OK);
+    let (again, _) = convert(&[&path], &[]);
+    let mut a: Vec<String> = spans.iter().map(|s| s.span_id_hex()).collect();
+    let mut b: Vec<String> = again.iter().map(|s| s.span_id_hex()).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+}
+
+/// `--task-spans`: every task attempt under its stage attempt with its launch and finish
+/// times; a killed task is a cancellation, a failed one an error with Spark's reason.
+#[test]
+fn task_spans_are_exact() {
+    let path = fixture("b-failures-retries/local-1796090155073");
+    let log = events(std::slice::from_ref(&path));
+    let (spans, _) = convert(&[&path], &["--task-spans"]);
+    let ids = by_span_id(&spans);
+    let tasks = by_name(&spans, "task ");
+    assert_eq!(tasks.len(), count(&log, "SparkListenerTaskEnd"));
+    for e in log.iter().filter(|e| e["Event"] == "SparkListenerTaskEnd") {
+        let info = &e["Task Info"];
+        let task = tasks
+            .iter()
+            .find(|t| t.attr_i64("spark.task.id") == info["Task ID"].as_i64())
+            .unwrap();
+        assert_eq!(task.span.start_time_unix_nano, ns(&info["Launch Time"]));
+        assert_eq!(task.span.end_time_unix_nano, ns(&info["Finish Time"]));
+        let stage = ids[&task.parent_id_hex()];
+        assert_eq!(stage.attr_i64("spark.stage.id"), e["Stage ID"].as_i64());
+        assert_eq!(
+            stage.attr_i64("spark.stage.attempt_id"),
+            e["Stage Attempt ID"].as_i64()
+        );
+        let reason = e["Task End Reason"]["Reason"].as_str().unwrap();
+        assert_eq!(task.attr_str("spark.task.end_reason"), Some(reason));
+        let expected = match reason {
+            "Success" => OK,
+            "TaskKilled" => 0,
+            _ => ERROR,
+        };
+        assert_eq!(status(task), expected, "task {}", info["Task ID"]);
+    }
+}
+
+/// zstd (many frames), rolling directories (plain-then-zstd, read in numeric order, a task
+/// whose start is in events_1 and end in events_2), streaming with nested SQL executions.
+#[test]
+fn compressed_and_rolling_layouts() {
+    let d1 = fixture("d1-zstd/local-1796090184327.zstd");
+    let log = events(std::slice::from_ref(&d1));
+    assert_eq!(log.len(), 175);
+    let (spans, _) = convert(&[&d1], &[]);
+    check_against_log(&spans, &log);
+    assert_eq!(spans.len(), 1 + 3 + 8 + 15);
+
+    let folder = fixture("d2-rolling/eventlog_v2_local-1796090209548");
+    let mut files: Vec<PathBuf> = (1..=3)
+        .map(|n| folder.join(format!("events_{n}_local-1796090209548.zstd")))
+        .collect();
+    let log = events(&files);
+    assert_eq!(log.len(), 1239);
+    let (spans, _) = convert(&[&folder], &[]);
+    check_against_log(&spans, &log);
+    assert_eq!(spans.len(), 1 + 24 + 57 + 113);
+    // Given as files in any order, or as the folder above it: the same one application.
+    files.reverse();
+    let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let (again, _) = convert(&paths, &[]);
+    assert_eq!(again.len(), spans.len());
+
+    let f = fixture(
+        "f-streaming-rolling/eventlog_v2_local-1796090249231/events_1_local-1796090249231.zstd",
+    );
+    let log = events(std::slice::from_ref(&f));
+    let (spans, _) = convert(&[&fixture("f-streaming-rolling")], &[]);
+    let keyed = check_against_log(&spans, &log);
+    assert_eq!(spans.len(), 1 + 14 + 8 + 13);
+    // A micro-batch's job carries its streaming query and batch.
+    let job = keyed["job/0"];
+    assert!(job.attr_str("spark.streaming.query.id").is_some());
+    assert_eq!(job.attr_str("spark.streaming.batch_id"), Some("0"));
+}
+
+/// The codecs Spark writes besides zstd, as Spark 4.3 wrote them: lz4-java blocks, snappy-java
+/// chunks, compress-lzf chunks; decompressed exactly (sha256 as Spark's own codec gave it).
+#[test]
+fn lz4_snappy_and_lzf_logs() {
+    let readme = std::fs::read_to_string(fixture("codecs/README.md")).unwrap();
+    let mut checked = 0;
+    for entry in walk(&fixture("codecs")) {
+        let name = entry.to_string_lossy().into_owned();
+        if !(name.ends_with(".lz4") || name.ends_with(".snappy") || name.ends_with(".lzf")) {
+            continue;
+        }
+        let codec = retrace::source::spark::codec::Codec::of(&entry);
+        let mut text = Vec::new();
+        codec
+            .reader(std::fs::File::open(&entry).unwrap())
+            .unwrap()
+            .read_to_end(&mut text)
+            .unwrap();
+        let sha = format!("{:x}", sha2::Sha256::digest(&text));
+        assert!(
+            readme.contains(&sha),
+            "{name}: decompressed sha256 {sha} not in the README"
+        );
+        let log = events(std::slice::from_ref(&entry));
+        let (spans, _) = convert(&[&entry], &[]);
+        check_against_log(&spans, &log);
+        checked += 1;
+    }
+    assert_eq!(checked, 4);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A driver killed while a job ran (run h): the log ends with that job's JobStart. What is
+/// there converts; the application and the job are still open at the log's last event, marked
+/// so, never ended at the clock; the executor lost and the FetchFailed retry are there.
+#[test]
+fn a_killed_driver_leaves_an_incomplete_application() {
+    let path = fixture("h-driver-killed/app-20261201015803-0000.inprogress");
+    let log = events(std::slice::from_ref(&path));
+    let (spans, _) = convert(&[&path], &[]);
+    let keyed = check_against_log(&spans, &log);
+    let last_ms = log
+        .iter()
+        .flat_map(|e| {
+            [
+                &e["Timestamp"],
+                &e["Submission Time"],
+                &e["Completion Time"],
+                &e["time"],
+                &e["Stage Info"]["Submission Time"],
+                &e["Stage Info"]["Completion Time"],
+                &e["Task Info"]["Launch Time"],
+                &e["Task Info"]["Finish Time"],
+            ]
+        })
+        .filter_map(Value::as_u64)
+        .max()
+        .unwrap();
+    let app = keyed["app"];
+    assert_eq!(app.attr_bool("retrace.run.incomplete"), Some(true));
+    assert_eq!(status(app), 0);
+    let job6 = keyed["job/6"];
+    assert_eq!(job6.attr_bool("spark.open_at_log_end"), Some(true));
+    assert_eq!(job6.attr_str("retrace.time_source"), Some("derived"));
+    assert_eq!(job6.span.end_time_unix_nano, last_ms * 1_000_000);
+    assert_eq!(app.span.end_time_unix_nano, last_ms * 1_000_000);
+    let stage3 = keyed["stage/3/0"];
+    assert_eq!(status(stage3), ERROR);
+    assert!(keyed.contains_key("stage/3/1") && keyed.contains_key("stage/2/1"));
+    let lost = stage3
+        .span
+        .events
+        .iter()
+        .chain(keyed["stage/2/0"].span.events.iter())
+        .chain(keyed["stage/3/0"].span.events.iter())
+        .flat_map(|e| e.attributes.iter())
+        .filter(|a| a.key == "spark.task.end_reason")
+        .filter_map(|a| match a.value.as_ref()?.value.as_ref()? {
+            opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s) => {
+                Some(s.clone())
+            }
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    assert!(lost.iter().any(|r| r == "ExecutorLostFailure"), "{lost:?}");
+    assert!(lost.iter().any(|r| r == "FetchFailed"), "{lost:?}");
+}
+
+/// A compressed log cut while written (`.zstd.inprogress` ending inside a frame) converts what
+/// was written and says once that the rest is left out; an injected traceparent in the Spark
+/// configuration parents the application.
+#[test]
+fn a_cut_compressed_log_and_the_spark_conf_traceparent() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(fixture("d1-zstd/local-1796090184327.zstd")).unwrap();
+    let cut = dir.path().join("local-1796090184327.zstd.inprogress");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let (spans, err) = convert(&[&cut], &[]);
+    assert!(err.contains("local-1796090184327.zstd.inprogress: local-1796090184327.zstd.inprogress ends inside an event"), "{err}");
+    let root = spans.iter().find(|s| s.parent_id_hex().is_empty()).unwrap();
+    assert_eq!(root.attr_bool("retrace.run.incomplete"), Some(true));
+    assert!(spans.len() > 5 && spans.len() < 27, "{}", spans.len());
+
+    let text = std::fs::read_to_string(fixture("b-failures-retries/local-1796090155073")).unwrap();
+    let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let text = text.replacen(
+        "\"Spark Properties\":{",
+        &format!("\"Spark Properties\":{{\"spark.otel.traceparent\":\"{parent}\","),
+        1,
+    );
+    let path = dir.path().join("local-1796090155073");
+    std::fs::write(&path, text).unwrap();
+    let (spans, _) = convert(&[&path], &[]);
+    let root = spans
+        .iter()
+        .find(|s| s.span.name.starts_with("spark "))
+        .unwrap();
+    assert_eq!(root.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(root.parent_id_hex(), "00f067aa0ba902b7");
+}
+
+/// `backfill` over the fixtures finds every application once: single files, the rolling
+/// folders (their appstatus files are not logs), the in-progress one, the other codecs.
+#[test]
+fn backfill_finds_every_application_once() {
+    let rx = Receiver::start(Proto::Grpc);
+    let out = run(retrace()
+        .arg("backfill")
+        .arg(fixture(""))
+        .args(rx.cli_args()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut apps: Vec<String> = rx
+        .spans()
+        .iter()
+        .filter(|s| s.parent_id_hex().is_empty())
+        .map(|s| s.attr_str("spark.app.id").unwrap().to_owned())
+        .collect();
+    apps.sort();
+    let unique = apps.len();
+    apps.dedup();
+    assert_eq!(unique, apps.len(), "{apps:?}");
+    assert_eq!(apps.len(), 9, "{apps:?}");
+}
