@@ -326,6 +326,10 @@ pub struct Step {
     /// Ids of other steps of the same run this one depends on (become span links).
     #[serde(default)]
     pub links: Vec<String>,
+    /// Contexts outside the run this step links to: a caller's `traceparent` the artifact
+    /// recorded for this step (a Spark job's local properties). An invalid one is dropped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remote_links: Vec<ParentText>,
     #[serde(default)]
     pub time_source: TimeSource,
     /// The span id as the system itself derives it (see `Run::native_span_id`).
@@ -350,6 +354,7 @@ impl Step {
             attributes: Attributes::default(),
             events: Vec::new(),
             links: Vec::new(),
+            remote_links: Vec::new(),
             time_source: TimeSource::Recorded,
             native_span_id: None,
         }

@@ -217,6 +217,25 @@ impl<'a> Frame<'a> {
             .into_iter()
             .map(|l| opentelemetry::trace::Link::new(self.context(l), Vec::new(), 0))
             .collect();
+        span_links
+            .links
+            .extend(step.remote_links.iter().filter_map(|text| {
+                let remote = context::parse(&text.traceparent, text.tracestate.as_deref()).ok()?;
+                let state = TraceState::from_str(&remote.tracestate).unwrap_or_default();
+                let flags = if remote.sampled {
+                    TraceFlags::SAMPLED
+                } else {
+                    TraceFlags::default()
+                };
+                let context = SpanContext::new(
+                    TraceId::from_bytes(remote.trace_id),
+                    SpanId::from_bytes(remote.span_id),
+                    flags,
+                    true,
+                    state,
+                );
+                Some(opentelemetry::trace::Link::new(context, Vec::new(), 0))
+            }));
         let Step {
             id: step_id,
             name,

@@ -523,6 +523,24 @@ fn a_cut_compressed_log_and_the_spark_conf_traceparent() {
         &format!("\"Spark Properties\":{{\"spark.otel.traceparent\":\"{parent}\","),
         1,
     );
+    // Job 3 was submitted by a caller that said who it is in its local properties.
+    let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let text: String = text
+        .lines()
+        .map(|line| {
+            if line.starts_with("{\"Event\":\"SparkListenerJobStart\",\"Job ID\":3,") {
+                line.replacen(
+                    "\"Properties\":{",
+                    &format!(
+                        "\"Properties\":{{\"traceparent\":\"{caller}\",\"pipeline.owner\":\"etl\","
+                    ),
+                    1,
+                ) + "\n"
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
     let path = dir.path().join("local-1796090155073");
     std::fs::write(&path, text).unwrap();
     let (spans, _) = convert(&[&path], &[]);
@@ -532,6 +550,28 @@ fn a_cut_compressed_log_and_the_spark_conf_traceparent() {
         .unwrap();
     assert_eq!(root.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(root.parent_id_hex(), "00f067aa0ba902b7");
+    for job in by_name(&spans, "job ") {
+        let links: Vec<(String, String)> = job
+            .span
+            .links
+            .iter()
+            .map(|l| (hex(&l.trace_id), hex(&l.span_id)))
+            .collect();
+        if job.attr_i64("spark.job.id") == Some(3) {
+            let expected = (
+                "0af7651916cd43dd8448eb211c80319c".into(),
+                "b7ad6b7169203331".into(),
+            );
+            assert_eq!(links, vec![expected]);
+            assert_eq!(job.attr_str("pipeline.owner"), Some("etl"));
+        } else {
+            assert!(links.is_empty(), "{}", job.span.name);
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `backfill` over the fixtures finds every application once: single files, the rolling

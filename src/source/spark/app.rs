@@ -63,6 +63,8 @@ struct Job {
     message: Option<String>,
     /// Its description, else its call site: what the job was.
     label: Option<String>,
+    /// The context of whoever submitted it (a `traceparent` local property).
+    caller: Option<ParentText>,
     attributes: Attributes,
 }
 
@@ -256,6 +258,7 @@ impl App {
                     result: None,
                     message: None,
                     label: None,
+                    caller: None,
                     attributes: Attributes::default(),
                 });
                 job.end = e.time;
@@ -348,9 +351,19 @@ impl App {
             result: None,
             message: None,
             label: None,
+            caller: None,
             attributes: Attributes::default(),
         });
         job.label = prop("spark.job.description").or_else(|| prop("callSite.short"));
+        // Local properties are per thread: each caller of a shared application can say who
+        // it is (`sc.setLocalProperty("traceparent", …)`).
+        job.caller = prop("traceparent")
+            .or_else(|| prop("spark.otel.traceparent"))
+            .map(|traceparent| ParentText {
+                traceparent,
+                tracestate: prop("tracestate").or_else(|| prop("spark.otel.tracestate")),
+                origin: format!("job {} local property traceparent", e.id),
+            });
         job.start = e.time;
         job.stage_ids = e.stage_ids;
         job.sql = sql;
@@ -442,7 +455,12 @@ impl App {
             steps.push(sql_step(id, sql, &known_sql, last));
         }
         let known_jobs: HashSet<i64> = self.jobs.keys().copied().collect();
-        for (id, job) in std::mem::take(&mut self.jobs) {
+        for (id, mut job) in std::mem::take(&mut self.jobs) {
+            // SQL jobs carry the session's configuration, the application's own parent too:
+            // only another context is a caller.
+            if job.caller.as_ref().map(|c| &c.traceparent) == self.traceparent.as_ref() {
+                job.caller = None;
+            }
             steps.push(job_step(id, job, &known_sql, last));
         }
         for step in self.stage_steps.iter_mut() {
@@ -615,6 +633,7 @@ fn job_step(id: i64, job: Job, known_sql: &HashSet<i64>, last: Option<Nanos>) ->
     step.start = nanos(job.start);
     step.attributes.put(at::JOB_ID, id);
     step.attributes.merge(job.attributes.0);
+    step.remote_links.extend(job.caller);
     step.attributes.put_opt(at::JOB_RESULT, job.result.clone());
     if job.end.is_none() {
         still_open(&mut step, last);
