@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Whole-process benchmarks P1–P4 (benches/README.md), against the Python reference where it
+# Whole-process benchmarks P1–P5 (benches/README.md), against the Python reference where it
 # applies, all delivering over OTLP/gRPC to the same counting receiver on 127.0.0.1.
 #
 #   benches/run.sh            # everything (about 10 minutes on 2 cores)
 #   benches/run.sh P1 P3      # some of it
+#   benches/run.sh P5         # the Spark event log alone (1 GB generated; no Python reference)
 #
 # Needs hyperfine and GNU time (/usr/bin/time). Generated inputs go to target/bench/.
 set -euo pipefail
@@ -83,4 +84,21 @@ if has P4; then
     --prepare "rm -rf $work/p4" \
     -n "retrace run (200 steps)" "$bin run $flow -q --records $work/p4/run.jsonl --log-dir $work/p4/logs ${endpoint[*]}" \
     -n "shell loop (200 x sh -c true)" "sh -c 'for i in \$(seq 1 200); do sh -c true; done'"
+fi
+
+if has P5; then
+  echo; echo "== P5: Spark, a 1 GB event log (a real log scaled: 210 copies of its jobs, 20x the tasks)"
+  log=$work/spark/local-1796090155073
+  [ -f "$log" ] || { mkdir -p $work/spark
+    python3 tools/gen-spark-log.py fixtures/spark/b-failures-retries/local-1796090155073 "$log" 1000 20; }
+  [ -f "$log.zstd" ] || zstd -q -3 "$log" -o "$log.zstd"
+  before=$(spans)
+  $bin spark "$log" -q "${endpoint[@]}"
+  delivered 6091 "$before"
+  mb=$(( $(stat -c %s "$log") / 1000000 ))
+  for input in "$log" "$log.zstd"; do
+    for _ in 1 2 3; do
+      /usr/bin/time -f "%e s wall, %M KB peak RSS" $bin spark "$input" --exporter none -q
+    done 2>&1 | sort -n | head -1 | sed "s|^|$(basename "$input") ($mb MB decompressed): best of 3: |"
+  done
 fi
