@@ -193,6 +193,23 @@ const RECORDS: Format = Format {
     base: "records/etl-run.jsonl",
 };
 
+const SPARK: Format = Format {
+    label: "spark event log",
+    verb: "spark",
+    file: "local-1796090155073",
+    arg: "",
+    companions: &[],
+    base: "spark/b-failures-retries/local-1796090155073",
+};
+const SPARK_ZSTD: Format = Format {
+    label: "spark event log (zstd)",
+    verb: "spark",
+    file: "local-1796090184327.zstd",
+    arg: "",
+    companions: &[],
+    base: "spark/d1-zstd/local-1796090184327.zstd",
+};
+
 fn fixture(rel: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
@@ -2023,6 +2040,131 @@ fn records(c: &mut Corpus) {
     );
 }
 
+fn spark(c: &mut Corpus) {
+    let f = &SPARK;
+    // The bytes land in a physical plan, which retrace never reads (plans are not exported).
+    generic(c, f, Some(CONVERTS));
+    let text = String::from_utf8(fixture(f.base)).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let line_of = |needle: &str| 1 + lines.iter().position(|l| l.contains(needle)).unwrap();
+    c.add(
+        f,
+        "not JSON from the first line",
+        b"spark-submit --master local[2] job.py\nINFO SparkContext: Running Spark version 4.3.0\n",
+        fails("not a Spark event log (its first line is not a JSON event)"),
+    );
+    c.add(
+        f,
+        "a JSON document that is not an event log",
+        br#"{"name": "not spark", "version": 1}"#,
+        fails("not a Spark event log (its first line is not a JSON event)"),
+    );
+    let torn = &text[..text.len() - 40];
+    c.add(
+        f,
+        "cut inside its last event (a log still written)",
+        torn.as_bytes(),
+        warns("ends inside an event (the log was cut while written): that event is left out"),
+    );
+    let mid = lines.len() / 2;
+    let mut garbage = lines.clone();
+    garbage.insert(
+        mid,
+        "\u{1b}[31mWARN something printed into the log\u{1b}[0m",
+    );
+    c.add(
+        f,
+        "a line that is not an event in the middle",
+        (garbage.join("\n") + "\n").as_bytes(),
+        warns(&format!(
+            "1 line(s) that are not Spark events skipped (the first: local-1796090155073 line {})",
+            mid + 1
+        )),
+    );
+    let start = line_of("SparkListenerApplicationStart");
+    let without_start: Vec<&str> = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i + 1 != start)
+        .map(|(_, l)| *l)
+        .collect();
+    c.add(
+        f,
+        "no SparkListenerApplicationStart",
+        (without_start.join("\n") + "\n").as_bytes(),
+        fails("no SparkListenerApplicationStart: not a complete Spark event log"),
+    );
+    c.replace(
+        f,
+        "Stage ID a string",
+        r#""Event":"SparkListenerStageCompleted","Stage Info":{"Stage ID":0,"#,
+        r#""Event":"SparkListenerStageCompleted","Stage Info":{"Stage ID":"zero","#,
+        fails("line 22: SparkListenerStageCompleted: invalid type: string \"zero\", expected i64"),
+    );
+    c.replace(
+        f,
+        "Job ID beyond i64",
+        r#""Event":"SparkListenerJobStart","Job ID":0,"#,
+        r#""Event":"SparkListenerJobStart","Job ID":9223372036854775808,"#,
+        fails("line 10: SparkListenerJobStart: invalid value: integer `9223372036854775808`, expected i64"),
+    );
+    c.replace(
+        f,
+        "application start in year 9999",
+        r#""Timestamp":1796090153753,"User":"root""#,
+        r#""Timestamp":253402300799000,"User":"root""#,
+        fails("SparkListenerApplicationStart: 253402300799000 ms is outside the representable range (1970–2262)"),
+    );
+    c.replace(
+        f,
+        "a negative job submission time",
+        r#""Event":"SparkListenerJobStart","Job ID":0,"Submission Time":1796090161139"#,
+        r#""Event":"SparkListenerJobStart","Job ID":0,"Submission Time":-5"#,
+        CONVERTS,
+    );
+    c.replace(
+        f,
+        "a stage completed before it was submitted",
+        r#""Submission Time":1796090161166,"Completion Time":1796090163602"#,
+        r#""Submission Time":1796090161166,"Completion Time":1796090000000"#,
+        CONVERTS,
+    );
+    c.replace(
+        f,
+        "an unknown Spark version",
+        r#"{"Event":"SparkListenerLogStart","Spark Version":"4.3.0"}"#,
+        r#"{"Event":"SparkListenerLogStart","Spark Version":"99.1.0-future"}"#,
+        CONVERTS,
+    );
+
+    let z = &SPARK_ZSTD;
+    let compressed = fixture(z.base);
+    c.add(z, "0-byte file", b"", fails("file is empty"));
+    c.add(
+        z,
+        "not zstd at all",
+        &text.as_bytes()[..4096],
+        fails("cannot read zstd data after line 0"),
+    );
+    c.add(
+        z,
+        "cut inside a zstd frame",
+        &compressed[..compressed.len() / 2],
+        warns("ends inside an event"),
+    );
+    let mut flipped = compressed.clone();
+    let at = flipped.len() / 3;
+    for b in &mut flipped[at..at + 64] {
+        *b ^= 0x5a;
+    }
+    c.add(
+        z,
+        "64 corrupt bytes inside a zstd frame",
+        &flipped,
+        fails("cannot read zstd data after line"),
+    );
+}
+
 fn build_corpus(root: &Path) -> Corpus {
     let mut c = Corpus::new(root);
     dbt_run_results(&mut c);
@@ -2035,6 +2177,7 @@ fn build_corpus(root: &Path) -> Corpus {
     dagu(&mut c);
     dotflow(&mut c);
     records(&mut c);
+    spark(&mut c);
     c
 }
 

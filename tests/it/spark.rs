@@ -386,6 +386,29 @@ fn compressed_and_rolling_layouts() {
     let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
     let (again, _) = convert(&paths, &[]);
     assert_eq!(again.len(), spans.len());
+    let root = spans.iter().find(|s| s.parent_id_hex().is_empty()).unwrap();
+    assert_eq!(root.attr_bool("spark.app.in_progress"), None);
+    assert_eq!(root.attr_bool("retrace.run.incomplete"), None);
+
+    // The same application read while running: two files so far, appstatus still in progress.
+    let running = tempfile::tempdir().unwrap();
+    let copy = running.path().join("eventlog_v2_local-1796090209548");
+    std::fs::create_dir(&copy).unwrap();
+    std::fs::write(copy.join("appstatus_local-1796090209548.inprogress"), b"").unwrap();
+    for file in &files[1..] {
+        std::fs::copy(file, copy.join(file.file_name().unwrap())).unwrap();
+    }
+    let (partial, _) = convert(&[&copy], &[]);
+    check_against_log(
+        &partial,
+        &events(&files[1..].iter().rev().cloned().collect::<Vec<_>>()),
+    );
+    let root = partial
+        .iter()
+        .find(|s| s.parent_id_hex().is_empty())
+        .unwrap();
+    assert_eq!(root.attr_bool("spark.app.in_progress"), Some(true));
+    assert_eq!(root.attr_bool("retrace.run.incomplete"), Some(true));
 
     let f = fixture(
         "f-streaming-rolling/eventlog_v2_local-1796090249231/events_1_local-1796090249231.zstd",
@@ -474,6 +497,9 @@ fn a_killed_driver_leaves_an_incomplete_application() {
     let app = keyed["app"];
     assert_eq!(app.attr_bool("retrace.run.incomplete"), Some(true));
     assert_eq!(status(app), 0);
+    // The name still ends in .inprogress: Spark cannot tell a running application from a
+    // dead driver.
+    assert_eq!(app.attr_bool("spark.app.in_progress"), Some(true));
     let job6 = keyed["job/6"];
     assert_eq!(job6.attr_bool("spark.open_at_log_end"), Some(true));
     assert_eq!(job6.attr_str("retrace.time_source"), Some("derived"));

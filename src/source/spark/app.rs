@@ -434,7 +434,8 @@ impl App {
     }
 
     /// The run, once the log ended. None when the log never said which application it is.
-    pub fn finish(mut self) -> Option<Run> {
+    /// `running`: Spark marked the log as still being written (an `.inprogress` name).
+    pub fn finish(mut self, running: bool) -> Option<Run> {
         let start = self.start.take()?;
         let last = nanos(self.last_time);
         // Stage attempts still open: ended at the log's last event (derived).
@@ -512,6 +513,9 @@ impl App {
             }
             None => {
                 attributes.put(at::INCOMPLETE, true);
+                if running {
+                    attributes.put(at::APP_IN_PROGRESS, true);
+                }
                 (
                     None,
                     Outcome::Unknown,

@@ -12,6 +12,9 @@ pub const DEPLOY_MODE: &str = "spark.submit.deploy_mode";
 /// The log ended before the application did (`.inprogress`, a killed driver): spans still
 /// open there end at the log's last event, their times marked derived.
 pub const INCOMPLETE: &str = "retrace.run.incomplete";
+/// The log is still named in progress (`.inprogress`, or a rolling folder's appstatus): the
+/// application was running when it was read, or its driver died; Spark cannot tell which.
+pub const APP_IN_PROGRESS: &str = "spark.app.in_progress";
 pub const OPEN_AT_END: &str = "spark.open_at_log_end";
 
 pub const SQL_EXECUTION_ID: &str = "spark.sql.execution.id";

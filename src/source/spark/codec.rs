@@ -16,6 +16,19 @@ pub enum Codec {
     Lzf,
 }
 
+impl std::fmt::Display for Codec {
+    /// As in `spark.eventLog.compression.codec`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Codec::Plain => "plain",
+            Codec::Zstd => "zstd",
+            Codec::Lz4 => "lz4",
+            Codec::Snappy => "snappy",
+            Codec::Lzf => "lzf",
+        })
+    }
+}
+
 impl Codec {
     /// From the name, `.inprogress` set aside (`app.zstd.inprogress` is zstd).
     pub fn of(path: &Path) -> Codec {

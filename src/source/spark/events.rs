@@ -2,11 +2,33 @@
 //! "Title Case" keys, SQL events in camelCase). Only the fields a trace needs are named; the
 //! rest (RDD infos, accumulables, plans) is skipped by serde without being kept.
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use std::collections::HashMap;
 
 /// Epoch milliseconds.
 pub type Millis = i64;
+
+/// The last millisecond whose nanoseconds fit in an i64 (2262-04-11).
+const MAX_MILLIS: Millis = i64::MAX / 1_000_000;
+
+/// A time beyond what a span can hold is refused, not dropped: a dropped time would silently
+/// fall back to another one. Zero and negative times are Spark's "not set" and stay readable.
+fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+    checked(i64::deserialize(d)?)
+}
+
+fn millis_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
+    Option::<i64>::deserialize(d)?.map(checked).transpose()
+}
+
+fn checked<E: serde::de::Error>(t: Millis) -> Result<Millis, E> {
+    if t > MAX_MILLIS {
+        return Err(E::custom(format!(
+            "{t} ms is outside the representable range (1970–2262)"
+        )));
+    }
+    Ok(t)
+}
 
 #[derive(Deserialize)]
 pub struct LogStart {
@@ -23,6 +45,7 @@ pub struct AppStart {
     #[serde(rename = "App Attempt ID")]
     pub attempt: Option<String>,
     #[serde(rename = "Timestamp")]
+    #[serde(deserialize_with = "millis")]
     pub time: Millis,
     #[serde(rename = "User")]
     pub user: Option<String>,
@@ -31,6 +54,7 @@ pub struct AppStart {
 #[derive(Deserialize)]
 pub struct AppEnd {
     #[serde(rename = "Timestamp")]
+    #[serde(deserialize_with = "millis")]
     pub time: Millis,
     #[serde(rename = "ExitCode")]
     pub exit_code: Option<i64>,
@@ -47,6 +71,7 @@ pub struct JobStart {
     #[serde(rename = "Job ID")]
     pub id: i64,
     #[serde(rename = "Submission Time")]
+    #[serde(default, deserialize_with = "millis_opt")]
     pub time: Option<Millis>,
     #[serde(rename = "Stage IDs", default)]
     pub stage_ids: Vec<i64>,
@@ -59,6 +84,7 @@ pub struct JobEnd {
     #[serde(rename = "Job ID")]
     pub id: i64,
     #[serde(rename = "Completion Time")]
+    #[serde(default, deserialize_with = "millis_opt")]
     pub time: Option<Millis>,
     #[serde(rename = "Job Result")]
     pub result: Option<JobResult>,
@@ -98,8 +124,10 @@ pub struct StageInfo {
     #[serde(rename = "Parent IDs", default)]
     pub parent_ids: Vec<i64>,
     #[serde(rename = "Submission Time")]
+    #[serde(default, deserialize_with = "millis_opt")]
     pub submitted: Option<Millis>,
     #[serde(rename = "Completion Time")]
+    #[serde(default, deserialize_with = "millis_opt")]
     pub completed: Option<Millis>,
     #[serde(rename = "Failure Reason")]
     pub failure: Option<String>,
@@ -142,8 +170,10 @@ pub struct TaskInfo {
     #[serde(rename = "Partition ID")]
     pub partition: Option<i64>,
     #[serde(rename = "Launch Time")]
+    #[serde(default, deserialize_with = "millis_opt")]
     pub launch: Option<Millis>,
     #[serde(rename = "Finish Time")]
+    #[serde(default, deserialize_with = "millis_opt")]
     pub finish: Option<Millis>,
     #[serde(rename = "Executor ID")]
     pub executor: Option<String>,
@@ -246,6 +276,7 @@ pub struct SqlStart {
     #[serde(rename = "rootExecutionId")]
     pub root: Option<i64>,
     pub description: Option<String>,
+    #[serde(deserialize_with = "millis")]
     pub time: Millis,
     #[serde(rename = "queryId")]
     pub query_id: Option<String>,
@@ -255,6 +286,7 @@ pub struct SqlStart {
 pub struct SqlEnd {
     #[serde(rename = "executionId")]
     pub id: i64,
+    #[serde(deserialize_with = "millis")]
     pub time: Millis,
     #[serde(rename = "errorMessage")]
     pub error: Option<String>,

@@ -219,9 +219,12 @@ fn parse_app(files: &[PathBuf], options: &SourceOptions) -> Result<Vec<Run>, Sou
     if let Some(note) = skipped.note() {
         report(format!("{}: {note}", first.display()));
     }
-    let in_progress = rolling_folder(first).is_some_and(|f| rolling_in_progress(&f));
-    let _ = in_progress;
-    let runs: Vec<Run> = app.finish().into_iter().collect();
+    // Spark renames a log (or a rolling folder's appstatus file) when the application ends.
+    let running = match rolling_folder(first) {
+        Some(folder) => rolling_in_progress(&folder),
+        None => first.extension().is_some_and(|e| e == "inprogress"),
+    };
+    let runs: Vec<Run> = app.finish(running).into_iter().collect();
     check_runs(first, runs)
 }
 
@@ -277,9 +280,13 @@ fn read_log(
 ) -> Result<(), SourceError> {
     let codec = Codec::of(path);
     let file = open(path)?;
+    // Said before a codec reports an empty input as a cut frame.
+    if file.metadata().is_ok_and(|m| m.len() == 0) {
+        return Err(SourceError::new(path, "file is empty (no Spark events)"));
+    }
     let decoded = codec
         .reader(file)
-        .map_err(|e| SourceError::new(path, format!("cannot read as {codec:?}: {e}")))?;
+        .map_err(|e| SourceError::new(path, format!("cannot read as {codec}: {e}")))?;
     let mut reader = BufReader::with_capacity(1 << 18, decoded);
     let mut line = Vec::with_capacity(1 << 16);
     let mut number = 0u64;
@@ -299,8 +306,10 @@ fn read_log(
             Err(e) => {
                 return Err(SourceError::new(
                     path,
-                    format!("cannot read {codec:?} data after line {number}: {e}")
-                        .replace("Plain ", ""),
+                    match codec {
+                        Codec::Plain => format!("cannot read after line {number}: {e}"),
+                        _ => format!("cannot read {codec} data after line {number}: {e}"),
+                    },
                 ))
             }
         };
@@ -323,7 +332,7 @@ fn read_log(
             continue;
         }
         let Some(event) = events::event_name(text) else {
-            if !complete && last {
+            if !complete && last && events > 0 {
                 skipped.torn_end = Some(path.to_path_buf());
                 break;
             }
