@@ -18,7 +18,8 @@ use crate::sink::config::EnvSnapshot;
     version,
     about = "Rebuild OpenTelemetry traces from what data pipelines leave behind",
     long_about = "Rebuild OpenTelemetry traces from what data pipelines leave behind.\n\n\
-        retrace reads what dbt, Airflow, Dagu, dotflow and its own runner leave behind, \
+        retrace reads what dbt, Airflow, Dagu, dotflow, JUnit test reports, GitHub Actions, \
+        Spark event logs and its own runner leave behind, \
         rebuilds one span per node, task try or step with the real start and end times, \
         parents each run under the caller's W3C traceparent, and delivers every span over \
         OTLP (gRPC, HTTP/protobuf, HTTP/JSON), to an OTLP/JSON file or to the console. \
