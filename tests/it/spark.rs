@@ -622,3 +622,46 @@ fn backfill_finds_every_application_once() {
     assert_eq!(unique, apps.len(), "{apps:?}");
     assert_eq!(apps.len(), 9, "{apps:?}");
 }
+
+/// A copy of a log taken while the application ran (still named `.inprogress`) beside its
+/// finished log is the same application with the same ids: backfill converts the finished one
+/// and names the copy once, so a backend never receives a partial version of its spans.
+#[test]
+fn backfill_leaves_out_an_in_progress_copy_of_a_finished_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::fs::read(fixture("b-failures-retries/local-1796090155073")).unwrap();
+    let finished = dir.path().join("eventlog/local-1796090155073");
+    let copy = dir.path().join("snapshot/local-1796090155073.inprogress");
+    for (path, bytes) in [(&finished, &log[..]), (&copy, &log[..log.len() / 2])] {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    let rx = Receiver::start(Proto::Grpc);
+    let out = run(retrace()
+        .arg("backfill")
+        .arg(dir.path())
+        .args(rx.cli_args()));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: left out: the same application's finished log is converted",
+            copy.display()
+        )),
+        "{err}"
+    );
+    let (alone, _) = convert(&[&finished], &[]);
+    let spans = rx.spans();
+    assert_eq!(spans.len(), alone.len());
+    assert_eq!(by_span_id(&spans).len(), by_span_id(&alone).len());
+    let root = spans.iter().find(|s| s.parent_id_hex().is_empty()).unwrap();
+    assert_eq!(root.attr_bool("retrace.run.incomplete"), None);
+
+    // Alone, the copy is converted (as incomplete).
+    let (partial, _) = convert(&[&copy], &[]);
+    let root = partial
+        .iter()
+        .find(|s| s.parent_id_hex().is_empty())
+        .unwrap();
+    assert_eq!(root.attr_bool("spark.app.in_progress"), Some(true));
+}

@@ -149,7 +149,23 @@ impl FolderMerge for Apps {
     }
 
     fn finish(mut self: Box<Self>, emit: &mut dyn FnMut(Vec<Run>)) -> Vec<SourceError> {
+        // Spark renames `<app>.inprogress` when the application ends, so a log still named in
+        // progress beside its finished log is an earlier copy of the same application, with
+        // the same ids: converting it too would send a partial version of every span.
+        let finished: std::collections::HashSet<String> = self
+            .singles
+            .iter()
+            .filter(|p| !is_in_progress(p))
+            .filter_map(|p| app_key(p))
+            .collect();
         for path in std::mem::take(&mut self.singles) {
+            if is_in_progress(&path) && app_key(&path).is_some_and(|k| finished.contains(&k)) {
+                report(format!(
+                    "{}: left out: the same application's finished log is converted",
+                    path.display()
+                ));
+                continue;
+            }
             match parse_app(std::slice::from_ref(&path), &self.options) {
                 Ok(runs) => emit(runs),
                 Err(e) => self.errors.push(e),
@@ -157,6 +173,22 @@ impl FolderMerge for Apps {
         }
         self.errors
     }
+}
+
+fn is_in_progress(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "inprogress")
+}
+
+/// A single log's application (and attempt), as Spark names the file: `app-1_1.zstd.inprogress`
+/// → `app-1_1`.
+fn app_key(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let name = name.strip_suffix(".inprogress").unwrap_or(name);
+    let stem = match Codec::of(Path::new(name)) {
+        Codec::Plain => name,
+        _ => name.rsplit_once('.').map_or(name, |(stem, _)| stem),
+    };
+    Some(stem.to_owned())
 }
 
 /// The rolling directory a file belongs to (`eventlog_v2_<app>/`), if any.
