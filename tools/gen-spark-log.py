@@ -58,14 +58,14 @@ def main():
                         if key not in task_ids:
                             task_ids[key] = next_task
                             next_task += 1
-                        c = renumber(e, r, counts, shift)
+                        c = renumber(e, r, counts, shift, copies)
                         c["Task Info"]["Task ID"] = task_ids[key]
                         c["Task Info"]["Index"] = c["Task Info"]["Index"] * copies + k
                         line = dump(c)
                         f.write(line)
                         written += len(line)
                 else:
-                    line = dump(renumber(e, r, counts, shift))
+                    line = dump(renumber(e, r, counts, shift, copies))
                     f.write(line)
                     written += len(line)
             r += 1
@@ -96,7 +96,7 @@ def max_of_stage(body):
     return max(ids, default=0)
 
 
-def renumber(e, r, counts, shift):
+def renumber(e, r, counts, shift, copies):
     e = json.loads(json.dumps(e))  # a deep copy
     job, stage, sql = r * counts["job"], r * counts["stage"], r * counts["sql"]
     for k in TIME_KEYS:
@@ -109,6 +109,9 @@ def renumber(e, r, counts, shift):
     for info in e.get("Stage Infos", []) + ([e["Stage Info"]] if "Stage Info" in e else []):
         info["Stage ID"] += stage
         info["Parent IDs"] = [p + stage for p in info.get("Parent IDs", [])]
+        # The stage has `copies` times the partitions: its tasks' indexes stay in range.
+        if isinstance(info.get("Number of Tasks"), int):
+            info["Number of Tasks"] *= copies
         for k in ("Submission Time", "Completion Time"):
             if info.get(k):
                 info[k] += shift
