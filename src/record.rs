@@ -238,6 +238,9 @@ pub enum TimeSource {
     Recorded,
     /// Placed by retrace because the artifact recorded none (see `trace::build`).
     Derived,
+    /// Recorded without a date or zone (a text log's time of day): dated and zoned by retrace
+    /// from something recorded (an artifact, a file's modification time) and `--tz`.
+    Inferred,
 }
 
 /// A W3C trace context found in an artifact (still unparsed text: `trace::context` validates it).

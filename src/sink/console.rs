@@ -286,8 +286,8 @@ fn line(
         // The builder writes `<step>#<attempt>` for every attempt after the first.
         notes.push(format!("try {attempt}"));
     }
-    if attr(sc::RETRACE_TIME_SOURCE).is_some() {
-        notes.push("time derived".into());
+    if let Some(source) = attr(sc::RETRACE_TIME_SOURCE) {
+        notes.push(format!("time {source}"));
     }
     let notes = if notes.is_empty() {
         String::new()

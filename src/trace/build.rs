@@ -10,7 +10,7 @@ use opentelemetry::trace::{
 use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
-use crate::record::{AttrValue, Attributes, Event, Nanos, Outcome, Run, Step};
+use crate::record::{AttrValue, Attributes, Event, Nanos, Outcome, Run, Step, TimeSource};
 use crate::trace::context::{self, ContextOrigin, TraceParent};
 use crate::trace::semconv as sc;
 use crate::trace::timeline::{self, Timeline};
@@ -243,10 +243,14 @@ impl<'a> Frame<'a> {
             outcome,
             message,
             error_type,
-            attributes,
+            mut attributes,
             events,
+            time_source,
             ..
         } = step;
+        if time_source == TimeSource::Inferred && !times.derived {
+            attributes.put(sc::RETRACE_TIME_SOURCE, "inferred");
+        }
         let mut span_events = SpanEvents::default();
         span_events.events = events.into_iter().map(to_event).collect();
         SpanData {
