@@ -247,6 +247,29 @@ impl FolderMerge for CollectAll {
     }
 }
 
+/// `Source::parse_each` of a format with run folders: its `folder_merge` gets the files
+/// outside run folders, then each run folder's files, in path order.
+pub fn parse_by_folder(
+    source: &'static dyn Source,
+    paths: &[PathBuf],
+    options: &SourceOptions,
+    emit: &mut dyn FnMut(Vec<Run>),
+) -> Vec<SourceError> {
+    let mut folders: std::collections::BTreeMap<PathBuf, Vec<PathBuf>> = Default::default();
+    let mut others = Vec::new();
+    for path in paths {
+        match source.run_folder(path) {
+            Some(folder) => folders.entry(folder).or_default().push(path.clone()),
+            None => others.push(path.clone()),
+        }
+    }
+    let mut merge = merge_by_folder(source, others, options);
+    for (_, files) in folders {
+        merge.folder(files, emit);
+    }
+    merge.finish(emit)
+}
+
 /// `Source::parse` of a format that merges files: one file through its `parse_all`.
 pub fn parse_alone(
     source: &dyn Source,
@@ -859,7 +882,7 @@ mod compliance {
                     .with(dbt::Options {
                         phase_spans: true,
                         include_sql: true,
-                        manifest: None,
+                        ..Default::default()
                     })
                     .with(spark::Options { task_spans: true }),
             ] {

@@ -93,22 +93,10 @@ impl Source for Airflow {
     fn parse_each(
         &self,
         paths: &[PathBuf],
-        _: &SourceOptions,
+        options: &SourceOptions,
         emit: &mut dyn FnMut(Vec<Run>),
     ) -> Vec<SourceError> {
-        let mut folders: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
-        let mut others = Vec::new();
-        for path in paths {
-            match run_folder(path) {
-                Some(folder) => folders.entry(folder).or_default().push(path.clone()),
-                None => others.push(path.clone()),
-            }
-        }
-        let mut merge = Merge::new(&others);
-        for (_, files) in folders {
-            crate::source::FolderMerge::folder(&mut merge, files, emit);
-        }
-        crate::source::FolderMerge::finish(Box::new(merge), emit)
+        crate::source::parse_by_folder(&Airflow, paths, options, emit)
     }
 
     fn run_folder(&self, path: &Path) -> Option<PathBuf> {
