@@ -48,6 +48,7 @@ impl Args {
             .with_tz(self.zone.zone())
             .with(dbt::Options {
                 include_sql: self.include_sql,
+                zone: self.zone.tz,
                 ..Default::default()
             })
             .with(junit::Options {

@@ -11,12 +11,14 @@ use crate::sink::config::EnvSnapshot;
 use crate::source::dbt::{self, invocation};
 use crate::source::SourceOptions;
 
-/// Convert dbt artifacts: run_results.json, sources.json, or a target/ directory.
+/// Convert dbt artifacts (run_results.json, sources.json, a target/ directory) and logs (dbt.log).
 #[derive(clap::Args, Debug)]
 #[command(
     long_about = "Convert dbt artifacts into one trace per dbt invocation.\n\n\
-        PATH may be a run_results.json or sources.json file, a directory (walked for both; \
-        manifest.json beside an artifact enriches it), or a glob. Without PATH: \
+        PATH may be a run_results.json or sources.json file, dbt's log (logs/dbt.log, or the \
+        logs/ directory with its rotated dbt.log.1 … .5), a directory (walked for all of them; \
+        manifest.json beside an artifact enriches it), or a glob. A log and the artifact of \
+        the same invocation are one run. Without PATH: \
         $DBT_TARGET_PATH, else ./target.\n\n\
         After `dbt build`:  dbt build; rc=$?; retrace dbt target/; exit $rc\n\
         Or let retrace run dbt:  retrace dbt --run -- dbt build"
@@ -36,6 +38,11 @@ pub struct Args {
     /// Add a child span per timing phase (compile, execute) inside each node span
     #[arg(long)]
     pub phase_spans: bool,
+
+    /// Zone of the times of day in a text dbt.log (no date, no zone written): local, UTC, an
+    /// IANA name (Europe/Berlin) or an offset (+09:00) [default: local]
+    #[arg(long, value_name = "ZONE", value_parser = super::values::zone)]
+    pub tz: Option<crate::source::time::Zone>,
 
     #[command(flatten)]
     pub walk: super::inputs::Walk,
@@ -61,6 +68,7 @@ impl Args {
             manifest: self.manifest.clone(),
             include_sql: self.include_sql,
             phase_spans: self.phase_spans,
+            zone: self.tz,
         });
         options.verbose = self.walk.verbose;
         if self.run && self.export.behaviour.dry_run {

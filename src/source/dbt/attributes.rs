@@ -38,6 +38,7 @@ pub const DBT_ADAPTER_ROWS_AFFECTED: &str = "dbt.adapter_response.rows_affected"
 pub const DBT_BATCHES_SUCCESSFUL: &str = "dbt.microbatch.batches.successful";
 pub const DBT_BATCHES_FAILED: &str = "dbt.microbatch.batches.failed";
 pub const DBT_BATCHES_FAILED_WINDOWS: &str = "dbt.microbatch.failed_windows";
+pub const DBT_BATCH_INDEX: &str = "dbt.microbatch.batch_index";
 pub const DBT_FRESHNESS_MAX_LOADED_AT: &str = "dbt.freshness.max_loaded_at";
 pub const DBT_FRESHNESS_SNAPSHOTTED_AT: &str = "dbt.freshness.snapshotted_at";
 pub const DBT_FRESHNESS_AGE_S: &str = "dbt.freshness.max_loaded_at_time_ago_in_s";

@@ -32,6 +32,7 @@ use crate::trace::semconv as sc;
 
 pub mod attributes;
 pub mod invocation;
+pub mod log;
 
 use attributes as attr;
 
@@ -46,6 +47,9 @@ pub struct Options {
     pub include_sql: bool,
     /// A child span per timing phase, compile and execute (`--phase-spans`).
     pub phase_spans: bool,
+    /// Zone of a text log's times of day (`--tz`; None: the conversion's zone, the machine's
+    /// unless `backfill --tz` gives one).
+    pub zone: Option<crate::source::time::Zone>,
 }
 
 impl Options {
@@ -53,6 +57,7 @@ impl Options {
         manifest: None,
         include_sql: false,
         phase_spans: false,
+        zone: None,
     };
 }
 
@@ -80,7 +85,7 @@ impl Source for Dbt {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        if name == RUN_RESULTS || name == SOURCES {
+        if name == RUN_RESULTS || name == SOURCES || log::detect(path, head) {
             return true;
         }
         name.ends_with(".json")
@@ -93,7 +98,61 @@ impl Source for Dbt {
             .then_some("read with the run_results.json or sources.json beside it")
     }
 
+    /// An artifact, or one log file alone (`parse_each` reads a log with its rotated files
+    /// and merges it with its invocation's artifact).
     fn parse(&self, path: &Path, options: &SourceOptions) -> Result<Vec<Run>, SourceError> {
+        if log::is_log(path) {
+            return crate::source::parse_alone(self, path, options);
+        }
+        self.parse_artifact(path, options)
+    }
+
+    /// A log and the artifact of the same invocation are one run, so dbt's files are read
+    /// together: artifacts one by one at the end, each log set (a directory's `dbt.log*`) as
+    /// the walk completes it, holding only the log runs whose artifact is to come.
+    fn merges_files(&self) -> bool {
+        true
+    }
+
+    fn parse_all(
+        &self,
+        paths: &[PathBuf],
+        options: &SourceOptions,
+    ) -> (Vec<Run>, Vec<SourceError>) {
+        let mut runs = Vec::new();
+        let errors = self.parse_each(paths, options, &mut |r| runs.extend(r));
+        (runs, errors)
+    }
+
+    fn parse_each(
+        &self,
+        paths: &[PathBuf],
+        options: &SourceOptions,
+        emit: &mut dyn FnMut(Vec<Run>),
+    ) -> Vec<SourceError> {
+        crate::source::parse_by_folder(&Dbt, paths, options, emit)
+    }
+
+    fn run_folder(&self, path: &Path) -> Option<PathBuf> {
+        log::set_of(path)
+    }
+
+    fn folder_merge(
+        &self,
+        shared: &[PathBuf],
+        options: &SourceOptions,
+    ) -> Option<Box<dyn crate::source::FolderMerge>> {
+        Some(Box::new(log::Merge::new(shared, options)))
+    }
+}
+
+impl Dbt {
+    /// One run_results.json or sources.json.
+    pub fn parse_artifact(
+        &self,
+        path: &Path,
+        options: &SourceOptions,
+    ) -> Result<Vec<Run>, SourceError> {
         let options = options.get::<Options>().unwrap_or(&Options::DEFAULT);
         let bytes = read_file(path)?;
         let artifact: Artifact = json_object(path, &bytes)?;
@@ -493,13 +552,7 @@ fn convert(
 
     place_fail_fast_skips(&mut steps);
 
-    let outcome = steps
-        .iter()
-        .filter(|s| s.parent.is_none())
-        .map(|s| s.outcome)
-        .max_by_key(|o| o.severity())
-        .filter(|o| o.severity() > 0)
-        .unwrap_or(Outcome::Success);
+    let outcome = worst_outcome(&steps);
     let message = outcome.is_error().then(|| summary(&a.results));
 
     let mut attributes = Attributes::default();
@@ -528,27 +581,14 @@ fn convert(
         attributes.put_opt(attr::DBT_PROJECT_NAME, m.metadata.project_name.clone());
         attributes.put_opt("dbt.adapter_type", m.metadata.adapter_type.clone());
     }
-    let mut parent = None;
-    if let Some(env) = &a.metadata.env {
-        for (k, v) in env {
-            let Some(v) = v.as_str() else { continue };
-            match k.as_str() {
-                "TRACEPARENT" => {
-                    parent = Some(ParentText {
-                        traceparent: v.to_owned(),
-                        tracestate: env
-                            .get("TRACESTATE")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned),
-                        origin: format!("{}: metadata.env.TRACEPARENT", path.display()),
-                    })
-                }
-                "TRACESTATE" => {}
-                _ if is_secret_name(k) => {}
-                _ => attributes.put(AttrKey::Owned(format!("{}{k}", attr::DBT_ENV_PREFIX)), v),
-            }
-        }
-    }
+    let parent = a.metadata.env.as_ref().and_then(|env| {
+        env_attributes(
+            env.iter()
+                .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))),
+            format!("{}: metadata.env.TRACEPARENT", path.display()),
+            &mut attributes,
+        )
+    });
 
     Ok(Run {
         system: "dbt".into(),
@@ -567,6 +607,46 @@ fn convert(
         attributes,
         steps,
     })
+}
+
+/// A run's outcome: the worst of its nodes' (phases and batches aside), success when none
+/// is bad.
+fn worst_outcome(steps: &[Step]) -> Outcome {
+    steps
+        .iter()
+        .filter(|s| s.parent.is_none())
+        .map(|s| s.outcome)
+        .max_by_key(|o| o.severity())
+        .filter(|o| o.severity() > 0)
+        .unwrap_or(Outcome::Success)
+}
+
+/// dbt's `DBT_ENV_CUSTOM_ENV_*` variables (prefix removed) as `dbt.env.<NAME>` attributes,
+/// except credentials; TRACEPARENT (with TRACESTATE) is the parent found at `origin`.
+fn env_attributes<'a>(
+    env: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+    origin: String,
+    attributes: &mut Attributes,
+) -> Option<ParentText> {
+    let mut parent = None;
+    for (k, v) in env.clone() {
+        match k {
+            "TRACEPARENT" => {
+                parent = Some(ParentText {
+                    traceparent: v.to_owned(),
+                    tracestate: env
+                        .clone()
+                        .find(|(k, _)| *k == "TRACESTATE")
+                        .map(|(_, v)| v.to_owned()),
+                    origin: origin.clone(),
+                })
+            }
+            "TRACESTATE" => {}
+            _ if is_secret_name(k) => {}
+            _ => attributes.put(AttrKey::Owned(format!("{}{k}", attr::DBT_ENV_PREFIX)), v),
+        }
+    }
+    parent
 }
 
 /// Names that usually hold credentials: their values are never exported.
