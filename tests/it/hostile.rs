@@ -80,6 +80,22 @@ const DBT_MANIFEST: Format = Format {
     companions: &[("run_results.json", "dbt/21-build-dbt1.7/run_results.json")],
     base: "dbt/21-build-dbt1.7/manifest.json",
 };
+const DBT_LOG_JSON: Format = Format {
+    label: "dbt JSON log",
+    verb: "dbt",
+    file: "logs/dbt.log",
+    arg: "",
+    companions: &[],
+    base: "dbt-logs/json/logs/dbt.log",
+};
+const DBT_LOG_TEXT: Format = Format {
+    label: "dbt text log",
+    verb: "dbt",
+    file: "logs/dbt.log",
+    arg: "",
+    companions: &[],
+    base: "dbt-logs/text/logs/dbt.log",
+};
 const AIRFLOW_API_RUN: Format = Format {
     label: "airflow API JSON",
     verb: "airflow",
@@ -444,6 +460,21 @@ fn truncations(c: &mut Corpus, f: &Format, per_class: usize, message: &str) {
             format!("cut after {ch:?} at byte {i}"),
             &bytes[..=i],
             fails(message),
+        );
+    }
+}
+
+/// A text log cut at a third and at half its length (on a character boundary): converts.
+fn cuts_convert(c: &mut Corpus, f: &Format, text: &str) {
+    for at in [text.len() / 3, text.len() / 2] {
+        let at = (at..text.len())
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap();
+        c.add(
+            f,
+            format!("cut at byte {at}"),
+            &text.as_bytes()[..at],
+            CONVERTS,
         );
     }
 }
@@ -960,6 +991,209 @@ fn dbt_manifest(c: &mut Corpus) {
     });
 }
 
+/// dbt's own log: a file named `dbt.log` is dbt's, so one with no dbt record in it is an
+/// error; a line that is not dbt's (torn, another tool's, a bad timestamp) is skipped with one
+/// note naming the file; a log cut anywhere converts what it holds (its last invocation marked
+/// incomplete). Bytes that are not UTF-8 are read as U+FFFD: a log line quotes what the
+/// database said, and one odd byte does not make the rest of the log unreadable.
+fn dbt_logs(c: &mut Corpus) {
+    let skipped = |n: usize, line: usize| {
+        warns(&format!(
+            "skipped {n} line{} that {} not dbt's (first: line {line}:",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "is" } else { "are" }
+        ))
+    };
+    let f = &DBT_LOG_JSON;
+    // The generic cases insert the bytes after the quote that ends a key: the line is no
+    // longer JSON, and skipped.
+    generic(c, f, Some(skipped(1, 306)));
+    let text = String::from_utf8(fixture(f.base)).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let n = lines.len();
+    // A crash tears the last line: skipped; what came before converts.
+    let torn = format!("{}\n{}", lines[..n - 1].join("\n"), &lines[n - 1][..40]);
+    c.add(f, "torn last line", torn.as_bytes(), skipped(1, n));
+    for at in [text.len() / 3, text.len() / 2] {
+        let line = text[..at].matches('\n').count() + 1;
+        let expect = if text.as_bytes()[at - 1] == b'\n' {
+            CONVERTS
+        } else {
+            skipped(1, line)
+        };
+        c.add(
+            f,
+            format!("cut at byte {at}"),
+            &text.as_bytes()[..at],
+            expect,
+        );
+    }
+    let mut mid = lines.clone();
+    mid[5] = &lines[5][..60];
+    c.add(
+        f,
+        "a torn line in the middle",
+        mid.join("\n").as_bytes(),
+        skipped(1, 6),
+    );
+    c.add(
+        f,
+        "only a torn line",
+        &lines[0].as_bytes()[..50],
+        fails("no dbt log records in this file (line 1: not a dbt JSON log record"),
+    );
+    c.add(
+        f,
+        "a 100k-deep array alone",
+        deep_array(DEEP).as_bytes(),
+        fails("no dbt log records in this file (line 1: not a dbt log record"),
+    );
+    c.add(
+        f,
+        "100k-deep object before the records",
+        format!("{}\n{}\n", deep_object(DEEP), lines[..n].join("\n")).as_bytes(),
+        skipped(1, 1),
+    );
+    c.add(
+        f,
+        "a JSON list line after a record",
+        format!("{}\n[1]\n{}\n", lines[0], lines[1..].join("\n")).as_bytes(),
+        skipped(1, 2),
+    );
+    c.add(
+        f,
+        "no dbt records at all",
+        b"{\"level\": \"info\", \"msg\": \"not dbt\"}\n{\"a\": 1}\n",
+        fails("no dbt log records in this file (line 1: not a dbt JSON log record: missing field `info`"),
+    );
+    c.replace(
+        f,
+        "info.ts in year 9999",
+        "\"ts\": \"2026-12-01T01:39:59.622525Z\"",
+        "\"ts\": \"9999-12-01T01:39:59.622525Z\"",
+        skipped(1, 1),
+    );
+    c.replace(
+        f,
+        "info.ts is a number",
+        "\"ts\": \"2026-12-01T01:39:59.622525Z\"",
+        "\"ts\": 1796089199.622525",
+        skipped(1, 1),
+    );
+    c.replace(
+        f,
+        "info.invocation_id is empty",
+        "\"invocation_id\": \"706d2aef-1266-429a-bdd3-d9520f2702cd\"",
+        "\"invocation_id\": \"\"",
+        skipped(1, 1),
+    );
+    c.replace(
+        f,
+        "a NodeFinished timing in year 0",
+        "\"completed_at\": \"2026-12-01T01:40:03.",
+        "\"completed_at\": \"0000-12-01T01:40:03.",
+        skipped(
+            1,
+            lines
+                .iter()
+                .position(|l| l.contains("\"completed_at\": \"2026-12-01T01:40:03."))
+                .unwrap()
+                + 1,
+        ),
+    );
+    c.replace(
+        f,
+        "a NodeStart without node_info",
+        "{\"data\": {\"node_info\": {\"materialized\": \"\"",
+        "{\"data\": {\"other\": {\"materialized\": \"\"",
+        skipped(
+            1,
+            lines
+                .iter()
+                .position(|l| l.starts_with("{\"data\": {\"node_info\": {\"materialized\": \"\""))
+                .unwrap()
+                + 1,
+        ),
+    );
+    // NaN is not JSON: the hook's end line is skipped (the hook ends where the run's last
+    // recorded time is, marked derived).
+    c.replace(
+        f,
+        "execution_time NaN",
+        "\"execution_time\": 0.",
+        "\"execution_time\": NaN, \"x\": 0.",
+        skipped(
+            1,
+            lines
+                .iter()
+                .position(|l| l.contains("\"execution_time\": 0."))
+                .unwrap()
+                + 1,
+        ),
+    );
+
+    let f = &DBT_LOG_TEXT;
+    generic(c, f, Some(CONVERTS));
+    let text = String::from_utf8(fixture(f.base)).unwrap();
+    // A text log cut anywhere converts what it holds: its last invocation is incomplete.
+    cuts_convert(c, f, &text);
+    c.add(
+        f,
+        "cut inside the first header",
+        &text.as_bytes()[..40],
+        fails("no dbt log records in this file (line 3: not a dbt log record)"),
+    );
+    c.replace(
+        f,
+        "a header at 25 o'clock",
+        "============================== 01:37:02.710861 |",
+        "============================== 25:37:02.710861 |",
+        skipped(1, 3),
+    );
+    c.replace(
+        f,
+        "a record at minute 61",
+        "\x1b[0m01:37:02.714688 [debug]",
+        "\x1b[0m01:61:02.714688 [debug]",
+        skipped(1, 5),
+    );
+    c.add(
+        f,
+        "100k-deep brackets",
+        deep_array(DEEP).as_bytes(),
+        fails("no dbt log records in this file (line 1: not a dbt log record)"),
+    );
+    c.add(
+        f,
+        "another tool's log",
+        b"2026-12-01 01:37:02,710 INFO something else\nTraceback (most recent call last):\n",
+        fails("no dbt log records in this file (line 1: not a dbt log record)"),
+    );
+    c.add(
+        f,
+        "binary garbage",
+        &(0..4096u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect::<Vec<u8>>(),
+        fails("no dbt log records in this file"),
+    );
+    // Lines of another tool before the first header: skipped, counted once.
+    c.add(
+        f,
+        "another tool's lines before the first header",
+        format!("pip install dbt-core\nCollecting dbt-core\n{text}").as_bytes(),
+        skipped(2, 1),
+    );
+    // Records whose invocation header was rotated away, and no artifact to name it.
+    let headerless = text.splitn(4, '\n').nth(3).unwrap();
+    c.add(
+        f,
+        "no header (rotated away)",
+        headerless.as_bytes(),
+        CONVERTS,
+    );
+}
+
 fn airflow_api(c: &mut Corpus) {
     for f in [&AIRFLOW_API_RUN, &AIRFLOW_API_TIS] {
         generic(c, f, Some(fails("not UTF-8 text (byte")));
@@ -1174,17 +1408,7 @@ fn airflow_logs(c: &mut Corpus) {
     let text = String::from_utf8(fixture(f.base)).unwrap();
     // A log cut mid-line is the log of a try that was killed or is still running: every
     // complete line still dates the try.
-    for at in [text.len() / 3, text.len() / 2] {
-        let at = (at..text.len())
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap();
-        c.add(
-            f,
-            format!("cut at byte {at}"),
-            &text.as_bytes()[..at],
-            CONVERTS,
-        );
-    }
+    cuts_convert(c, f, &text);
     c.add(
         f,
         "cut inside the first timestamp",
@@ -2170,6 +2394,7 @@ fn build_corpus(root: &Path) -> Corpus {
     dbt_run_results(&mut c);
     dbt_sources(&mut c);
     dbt_manifest(&mut c);
+    dbt_logs(&mut c);
     airflow_api(&mut c);
     airflow_cli(&mut c);
     airflow_logs(&mut c);
@@ -2317,6 +2542,8 @@ fn every_malformed_input_is_one_clear_line() {
         "dbt run_results",
         "dbt sources.json",
         "dbt manifest beside run_results",
+        "dbt JSON log",
+        "dbt text log",
         "airflow API JSON",
         "airflow CLI JSON",
         "airflow 2.x text log",
@@ -2379,10 +2606,12 @@ fn a_100_mb_line_is_one_short_clear_line() {
     let started = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
     #[rustfmt::skip]
-    let cases: [(&Format, &str, u8, &str, &str); 12] = [
+    let cases: [(&Format, &str, u8, &str, &str); 14] = [
         (&DBT_RUN, "{\"metadata\": {\"dbt_schema_version\": \"https://schemas.getdbt.com/dbt/run-results/v6.json\", \"invocation_id\": \"", b'x', "", "truncated JSON (input ends at line 1 column 1048577"),
         (&DBT_SOURCES, "{\"results\": [], \"note\": \"", b'x', "\"}", "unexpected content: missing field `metadata`"),
         (&DBT_MANIFEST, "{\"nodes\": {\"model.pedal_share.stg_rides\": \"", b'x', "\"}}", "unexpected content: invalid type: string \"xxxx"),
+        (&DBT_LOG_JSON, "{\"info\": {\"name\": \"", b'x', "\"}}\n", "no dbt log records in this file (line 1: longer than 8 MiB)"),
+        (&DBT_LOG_TEXT, "\x1b[0m01:37:02.714688 [debug] [MainThread]: ", b'x', "\n", "no dbt log records in this file (line 1: longer than 8 MiB)"),
         (&AIRFLOW_API_RUN, "{\"dag_run_id\": \"r\", \"dag_id\": \"d\", \"start_date\": \"2026-11-21T05:39:15.", b'x', "Z\"}", "start_date: \"2026-11-21T05:39:15.xxxx"),
         (&AIRFLOW_CLI, "[{\"dag_id\": \"d\", \"task_id\": \"t\", \"state\": \"", b'x', "", "truncated JSON"),
         (&AIRFLOW_LOG2, "[2026-11-21T05:34:28.", b'x', "+0000] {x.py:1} INFO - x\n", "log line timestamp: \"2026-11-21T05:34:28.xxxx"),
@@ -2426,7 +2655,7 @@ fn a_100_mb_line_is_one_short_clear_line() {
         }
     }
     eprintln!(
-        "12 files of 100 MB in {:.1}s",
+        "14 files of 100 MB in {:.1}s",
         started.elapsed().as_secs_f64()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));

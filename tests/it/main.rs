@@ -11,6 +11,7 @@ mod command_line;
 mod dagu;
 mod dbt;
 mod dbt_e2e;
+mod dbt_log;
 mod delivery;
 mod dotflow;
 mod endpoints;
