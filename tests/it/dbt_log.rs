@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-use crate::common::cli::{retrace, run, stderr};
+use crate::common::cli::{bounded, retrace, run, stderr};
 use crate::common::receiver::{Proto, ReceivedSpan, Receiver};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -660,4 +660,65 @@ fn lines_that_are_not_dbt_s_are_skipped_and_counted_once() {
     assert_eq!(notes.len(), 1, "{err}");
     assert!(notes[0].contains("skipped 3 lines"), "{err}");
     assert!(notes[0].contains("line 4"), "{err}");
+}
+
+#[test]
+fn a_bad_log_file_is_one_line_and_the_others_are_converted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let good = runs.join("good/dbt.log");
+    std::fs::create_dir_all(good.parent().unwrap()).unwrap();
+    std::fs::copy(fixture("json/logs/dbt.log"), &good).unwrap();
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let mut bad: Vec<(PathBuf, &str)> = Vec::new();
+    for (dir, bytes, problem) in [
+        ("empty", &b""[..], "file is empty"),
+        (
+            "binary",
+            &garbage[..],
+            "no dbt log records in this file (line 1: not a dbt log record)",
+        ),
+        (
+            "other",
+            &b"Collecting dbt-core\n  Downloading dbt_core-1.12.6.tar.gz\n"[..],
+            "no dbt log records in this file (line 1: not a dbt log record)",
+        ),
+        (
+            "cut",
+            &br#"{"data": {"log_version": 3, "version": "=1.12.6"}, "info": {"#[..],
+            "no dbt log records in this file (line 1: not a dbt JSON log record: EOF",
+        ),
+    ] {
+        let path = runs.join(dir).join("dbt.log");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        bad.push((path, problem));
+    }
+    let fifo = runs.join("fifo/dbt.log");
+    std::fs::create_dir_all(fifo.parent().unwrap()).unwrap();
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a NUL-terminated path this test owns.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    bad.push((fifo, "a FIFO (named pipe), expected a regular file"));
+
+    let glob = runs.join("*/dbt.log");
+    let rx = Receiver::start(Proto::Grpc);
+    for verb in ["dbt", "backfill"] {
+        let out = bounded(retrace().arg(verb).arg(&glob).args(rx.cli_args()).arg("-q"));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{verb}: {err}");
+        for (path, problem) in &bad {
+            let lines: Vec<&str> = err
+                .lines()
+                .filter(|l| l.contains(path.to_str().unwrap()))
+                .collect();
+            assert_eq!(lines.len(), 1, "{verb}: {}: {err}", path.display());
+            assert!(lines[0].contains(problem), "{verb}: {}", lines[0]);
+        }
+        assert_eq!(err.lines().count(), bad.len(), "{verb}: {err}");
+    }
+    // The good log, once per verb: 2 × 17 spans.
+    assert_eq!(rx.wait_spans(34, WAIT).len(), 34);
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::cli::{retrace, stderr, test_state_home};
+use crate::common::cli::{bounded, retrace, stderr, test_state_home};
 use crate::common::receiver::closed_port;
 
 fn fixture(path: &str) -> PathBuf {
@@ -416,26 +416,6 @@ fn a_spool_file_belongs_to_its_writer_until_the_writer_ends() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(rx.wait_spans(3, std::time::Duration::from_secs(5)).len(), 3);
     assert!(listing(&spool).is_empty());
-}
-
-/// Runs retrace, killing it (and failing) if it has not ended within 20 s: a read that blocks
-/// forever must fail the test, not hang the suite.
-fn bounded(cmd: &mut std::process::Command) -> std::process::Output {
-    use std::process::Stdio;
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("retrace did not end: blocked on a FIFO or a device");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
 }
 
 #[test]
