@@ -622,6 +622,39 @@ fn rotated_text_log_is_read_oldest_first_as_one_stream() {
     assert_eq!(traces[ROTATED_BUILD].len(), 62);
     assert_eq!(merged.len(), 102);
     assert_same_run(&artifacts, &merged, 0);
+
+    // A backfill of many histories has one --tz; this set was written in Los Angeles. Its
+    // headers meet their artifacts 8 hours apart, so it is read in UTC-08:00 whatever the
+    // zone given, said once, and it is the same one run per invocation.
+    let (wrong_zone, out) = convert(
+        "dbt",
+        &[&logs, &fixture("text-rotated/history")],
+        &["--tz", "Asia/Tokyo"],
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "{}: its times of day are UTC-08:00 by its invocations' artifacts, not the zone given (UTC+09:00): read as UTC-08:00",
+            logs.join("dbt.log").display()
+        )),
+        "{err}"
+    );
+    let shape = |spans: &[ReceivedSpan]| -> BTreeMap<(String, String), (String, u64, u64, String)> {
+        keyed(spans)
+            .into_iter()
+            .map(|(k, s)| {
+                let parent = s.parent_id_hex();
+                let v = (
+                    s.span.name,
+                    s.span.start_time_unix_nano,
+                    s.span.end_time_unix_nano,
+                    parent,
+                );
+                (k, v)
+            })
+            .collect()
+    };
+    assert_eq!(shape(&wrong_zone), shape(&merged));
 }
 
 #[test]

@@ -11,7 +11,8 @@
 //! Time: JSON `info.ts`, `node_started_at`/`node_finished_at` and `timing_info` are UTC, µs,
 //! exact (node span = earliest timing start → latest timing end, as for run_results; without
 //! timing: node_started_at → node_finished_at, else the NodeFinished line). Text: local time
-//! of day, µs, no date, no zone. The zone is `--tz` (default: the machine's); the date comes
+//! of day, µs, no date, no zone. The zone is `--tz` (default: the machine's), or the offset
+//! the set's headers and their artifacts agree on (`zone_from_artifacts`); the date comes
 //! from the invocation's artifact when it is converted together (the date that puts the
 //! header nearest `invocation_started_at`; a headerless start is named by the artifact whose
 //! run holds its time), else from each file's modification time, which dates its last line,
@@ -761,6 +762,29 @@ pub fn read_set(
     if readable.is_empty() {
         return errors;
     }
+    // The artifacts record in UTC what the text log wrote in local time: where they meet,
+    // they say the zone, which beats a --tz that disagrees (or the machine's default).
+    let learned;
+    let reading = match zone_from_artifacts(&readable, reading.anchors) {
+        Some((offset, start)) => {
+            let given = local_of(reading.zone, start) - local_of(Zone::Fixed(utc()), start);
+            if given.num_seconds() != i64::from(offset.local_minus_utc()) {
+                report(format!(
+                    "{}: its times of day are UTC{offset} by its invocations' artifacts, not \
+                     the zone given (UTC{}): read as UTC{offset}",
+                    readable.last().expect("one file").display(),
+                    chrono::FixedOffset::east_opt(given.num_seconds() as i32)
+                        .map_or_else(|| "?".to_owned(), |o| o.to_string()),
+                ));
+            }
+            learned = Reading {
+                zone: Zone::Fixed(offset),
+                anchors: reading.anchors,
+            };
+            &learned
+        }
+        None => reading,
+    };
     let dates = match text_dates(&readable, reading.zone) {
         Ok(d) => d,
         Err(e) => {
@@ -824,6 +848,61 @@ pub fn read_set(
         }
     }
     errors
+}
+
+fn utc() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(0).expect("0 is an offset")
+}
+
+/// The offset a text log's times of day were written in, from its invocation headers that
+/// have an artifact: the header's time of day minus the artifact's UTC
+/// `invocation_started_at`, rounded to 15 minutes (dbt writes both within seconds of each
+/// other; zones are whole quarter hours). With the start it was learned at. None when no
+/// header meets an artifact, or two of them disagree (a DST change inside the set: then the
+/// zone given is the better guess).
+fn zone_from_artifacts(
+    files: &[PathBuf],
+    anchors: &[Anchor],
+) -> Option<(chrono::FixedOffset, Nanos)> {
+    const QUARTER_HOUR: i64 = 900;
+    const DAY: i64 = 86_400;
+    let starts: HashMap<&str, Nanos> = anchors
+        .iter()
+        .filter_map(|a| Some((a.id.as_str(), a.start?)))
+        .collect();
+    if starts.is_empty() {
+        return None;
+    }
+    let mut found: Option<(i64, Nanos)> = None;
+    let mut buf = Vec::new();
+    for file in files {
+        let Ok(f) = std::fs::File::open(file) else {
+            continue;
+        };
+        let mut reader = std::io::BufReader::new(f);
+        while let Ok(Some(_)) = read_line(&mut reader, &mut buf) {
+            let line = String::from_utf8_lossy(&buf);
+            let text::Kind::Header { tod, id } = text::classify(&line) else {
+                continue;
+            };
+            let Some(&start) = starts.get(id) else {
+                continue;
+            };
+            let utc_of_day = start.div_euclid(1_000_000_000).rem_euclid(DAY);
+            let mut offset = (tod / 1_000_000 - utc_of_day).rem_euclid(DAY);
+            if offset > 14 * 3600 {
+                offset -= DAY;
+            }
+            let offset = (offset as f64 / QUARTER_HOUR as f64).round() as i64 * QUARTER_HOUR;
+            match found {
+                Some((seen, _)) if seen != offset => return None,
+                Some(_) => {}
+                None => found = Some((offset, start)),
+            }
+        }
+    }
+    let (offset, start) = found?;
+    Some((chrono::FixedOffset::east_opt(offset as i32)?, start))
 }
 
 fn is_blank(path: &Path) -> bool {
