@@ -54,6 +54,7 @@ const GITHUB_RUN_CREATED_AT: &str = "github.workflow_run.created_at";
 const GITHUB_JOB_STARTED_AT: &str = "github.workflow_job.started_at";
 const GITHUB_STEP_NUMBER: &str = "github.step.number";
 const GITHUB_QUEUE: &str = "cicd.pipeline.run.queue.duration";
+const SPARK_TASK_ID: &str = "spark.task.id";
 
 /// Histogram bucket bounds in seconds: a dbt test (tens of ms) to a day-long backfill.
 const SECONDS_BOUNDS: &[f64] = &[
@@ -538,13 +539,15 @@ fn run_points(root: &SpanData, failed: &HashMap<String, String>, run_id: bool, o
 
 /// Whether a span is a task the metrics count: phases of a step (dbt --phase-spans) are parts
 /// of it; a runner step with retries counts through its attempts; a GitHub job is the task,
-/// not its queue span or its steps.
+/// not its queue span or its steps; a Spark stage is the task, not each of its (possibly
+/// hundreds of thousands of) task attempts (`--task-spans`), which would each be a series.
 fn is_task(span: &SpanData) -> bool {
     ![
         DBT_PHASE,
         sc::RETRACE_STEP_ATTEMPTS,
         GITHUB_STEP_NUMBER,
         GITHUB_QUEUE,
+        SPARK_TASK_ID,
     ]
     .iter()
     .any(|key| attribute(span, key).is_some())

@@ -606,3 +606,64 @@ fn send_replays_metrics_to_the_metrics_endpoint_its_variables_name() {
     assert!(spans_to.metrics().is_empty());
     assert_eq!(metrics_to.metrics().len(), 1);
 }
+
+/// Spark: the stages, jobs and SQL executions are the tasks (a retried stage's attempts one
+/// task name), never the task attempts `--task-spans` adds (one series each); rows and bytes
+/// are the stages' own aggregates.
+#[test]
+fn spark_stages_are_the_tasks_and_task_attempts_are_not() {
+    let log = fixture("spark/b-failures-retries/local-1796090155073");
+    let receiver = Receiver::start(Proto::Grpc);
+    send(&receiver, &log, &["--task-spans"]);
+    let got = points(&receiver.metrics());
+    let spans = receiver.spans();
+    let tasks: Vec<_> = spans
+        .iter()
+        .filter(|s| s.attr_str("spark.task.type").is_some())
+        .collect();
+    assert_eq!(tasks.len(), 37, "the log's 37 task ends");
+    let steps: Vec<_> = spans
+        .iter()
+        .filter(|s| !s.span.parent_span_id.is_empty() && s.attr_str("spark.task.type").is_none())
+        .collect();
+    let durations: Vec<&Point> = got
+        .iter()
+        .filter(|p| p.metric == "pipeline.task.duration")
+        .collect();
+    assert_eq!(durations.len(), steps.len());
+    for s in &steps {
+        let name = s.attr_str("cicd.pipeline.task.name").unwrap();
+        let p = durations
+            .iter()
+            .find(|p| p.exemplar_span.as_deref() == Some(s.span_id_hex().as_str()))
+            .unwrap_or_else(|| panic!("no duration for {}", s.span.name));
+        assert_eq!(p.attributes["cicd.pipeline.task.name"], name);
+        let secs = (s.span.end_time_unix_nano - s.span.start_time_unix_nano) as f64 / 1e9;
+        assert_eq!(p.value, secs, "{}", s.span.name);
+        assert_eq!(p.time, s.span.end_time_unix_nano);
+    }
+    // Stage 10 failed (FetchFailed) and was retried: two attempts, one task name.
+    let stage10: Vec<&&Point> = durations
+        .iter()
+        .filter(|p| p.attributes["cicd.pipeline.task.name"] == "stage/10")
+        .collect();
+    assert_eq!(stage10.len(), 2);
+    let results: Vec<&str> = stage10
+        .iter()
+        .map(|p| p.attributes["cicd.pipeline.task.run.result"].as_str())
+        .collect();
+    assert_eq!(results, ["failure", "success"]);
+    // Rows and bytes: each stage's aggregate, once.
+    for (metric, attribute) in [
+        ("pipeline.records.written", "pipeline.records.written"),
+        ("pipeline.bytes.processed", "pipeline.bytes.processed"),
+    ] {
+        let sent: f64 = got
+            .iter()
+            .filter(|p| p.metric == metric)
+            .map(|p| p.value)
+            .sum();
+        let on_stages: i64 = steps.iter().filter_map(|s| s.attr_i64(attribute)).sum();
+        assert_eq!(sent, on_stages as f64, "{metric}");
+    }
+}

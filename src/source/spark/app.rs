@@ -670,6 +670,8 @@ fn stage_step(key: (i64, i64), stage: Stage, open_end: Option<Nanos>) -> Step {
     step.parent = stage.job.map(|j| format!("job/{j}"));
     step.start = nanos(stage.submitted).or(nanos(stage.first_launch));
     let a = &mut step.attributes;
+    // A retried stage's attempts are one task (one metrics series), as a runner step's are.
+    a.put(sc::CICD_TASK_NAME, format!("stage/{id}"));
     a.put(at::STAGE_ID, id);
     a.put(at::STAGE_ATTEMPT_ID, attempt);
     a.put_opt(at::STAGE_NAME, stage.name.clone());
