@@ -501,6 +501,11 @@ fn walk_dir<T: Copy + Named>(
                     None => {}
                 }
             }
+            // A FIFO or device is never opened; named like an artifact, it is one error line
+            // (a FIFO called run_results.json is somebody's mistake worth saying).
+            Ok(e) if !e.file_type().is_dir() && (how.classify)(e.path(), &[]).is_some() => {
+                errors.push(SourceError::new(e.path(), not_regular(e.path())));
+            }
             Ok(e) if verbose && !e.file_type().is_dir() => report(format!(
                 "{}: skipped: not a regular file",
                 e.path().display()

@@ -442,6 +442,15 @@ fn a_fifo_or_a_device_is_refused_by_name_not_read() {
             fifo.to_str().unwrap().to_owned(),
             tmp.path().join("runs/good").to_str().unwrap().to_owned(),
         ],
+        // A walk names it too: it is named like an artifact.
+        vec![
+            "backfill".to_owned(),
+            tmp.path().join("runs").to_str().unwrap().to_owned(),
+        ],
+        vec![
+            "dbt".to_owned(),
+            tmp.path().join("runs").to_str().unwrap().to_owned(),
+        ],
     ] {
         let out = bounded(retrace().args(&args).args(rx.cli_args()).arg("-q"));
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
@@ -454,10 +463,10 @@ fn a_fifo_or_a_device_is_refused_by_name_not_read() {
             "{args:?}"
         );
     }
-    // The good run, once per invocation: 3 × 4 spans.
+    // The good run, once per invocation: 5 × 4 spans.
     assert_eq!(
-        rx.wait_spans(12, std::time::Duration::from_secs(5)).len(),
-        12
+        rx.wait_spans(20, std::time::Duration::from_secs(5)).len(),
+        20
     );
     let out = bounded(retrace().args(["dbt", "/dev/zero", "--exporter", "none"]));
     assert_eq!(out.status.code(), Some(1));
