@@ -93,6 +93,25 @@ pub struct OtlpArgs {
     /// [env: OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE]
     #[arg(long, value_name = "FILE", help_heading = "Export")]
     pub certificate: Option<PathBuf>,
+
+    /// PEM client certificate for a collector that asks for one (mTLS), with --client-key
+    /// [env: OTEL_EXPORTER_OTLP_(TRACES_)CLIENT_CERTIFICATE]
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Export",
+        requires = "client_key"
+    )]
+    pub client_certificate: Option<PathBuf>,
+
+    /// PEM private key of --client-certificate [env: OTEL_EXPORTER_OTLP_(TRACES_)CLIENT_KEY]
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Export",
+        requires = "client_certificate"
+    )]
+    pub client_key: Option<PathBuf>,
 }
 
 /// An OpenTelemetry configuration file.
@@ -304,6 +323,8 @@ pub fn sink_config(
         timeout: otlp.timeout,
         insecure: otlp.insecure,
         certificate: otlp.certificate.clone(),
+        client_certificate: otlp.client_certificate.clone(),
+        client_key: otlp.client_key.clone(),
         exporter: output.exporter.clone(),
         output: output.output.clone(),
         service_name: resource.service_name.clone(),

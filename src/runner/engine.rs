@@ -909,6 +909,13 @@ fn child_export_env(export: &Export) -> Vec<(String, String)> {
             if let Some(cert) = &c.certificate {
                 out.push((format!("{prefix}CERTIFICATE"), cert.display().to_string()));
             }
+            if let Some((cert, key)) = &c.client_identity {
+                out.push((
+                    format!("{prefix}CLIENT_CERTIFICATE"),
+                    cert.display().to_string(),
+                ));
+                out.push((format!("{prefix}CLIENT_KEY"), key.display().to_string()));
+            }
         };
     signal("OTEL_EXPORTER_OTLP_TRACES_", c, &mut out);
     if let Some(m) = &c.metrics {

@@ -407,6 +407,26 @@ fn certificate_pem(config: &SinkConfig) -> Result<Option<Vec<u8>>, String> {
         .transpose()
 }
 
+/// A client certificate's PEM and its key's PEM.
+struct ClientPem {
+    cert: Vec<u8>,
+    key: Vec<u8>,
+}
+
+/// The client certificate and key PEMs (mTLS), if configured.
+fn client_identity_pem(config: &SinkConfig) -> Result<Option<ClientPem>, String> {
+    let Some((cert, key)) = &config.client_identity else {
+        return Ok(None);
+    };
+    let read = |path: &std::path::PathBuf, what: &str| {
+        std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
+    };
+    Ok(Some(ClientPem {
+        cert: read(cert, "client certificate")?,
+        key: read(key, "client key")?,
+    }))
+}
+
 fn http(config: &SinkConfig) -> Result<Kind, String> {
     let mut client = reqwest::blocking::Client::builder()
         .timeout(config.timeout)
@@ -415,6 +435,21 @@ fn http(config: &SinkConfig) -> Result<Kind, String> {
         let cert = reqwest::Certificate::from_pem(&pem)
             .map_err(|e| format!("certificate {}: {e}", path.display()))?;
         client = client.add_root_certificate(cert);
+    }
+    if let Some(ClientPem { cert, key }) = client_identity_pem(config)? {
+        // rustls reads the key and the chain from one PEM buffer.
+        let mut pem = key;
+        pem.push(b'\n');
+        pem.extend_from_slice(&cert);
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+            let (c, k) = config.client_identity.as_ref().expect("read above");
+            format!(
+                "client certificate {} with key {}: {e}",
+                c.display(),
+                k.display()
+            )
+        })?;
+        client = client.identity(identity);
     }
     let client = client
         .build()
@@ -538,7 +573,7 @@ fn collector_message(body: &[u8], json: bool) -> Option<String> {
 }
 
 fn grpc(config: &SinkConfig) -> Result<Kind, String> {
-    use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig};
+    use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig, Identity};
     use tonic::transport::Endpoint;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -552,6 +587,9 @@ fn grpc(config: &SinkConfig) -> Result<Kind, String> {
         let mut tls = ClientTlsConfig::new().with_native_roots();
         if let Some(pem) = certificate_pem(config)? {
             tls = tls.ca_certificate(Certificate::from_pem(pem));
+        }
+        if let Some(ClientPem { cert, key }) = client_identity_pem(config)? {
+            tls = tls.identity(Identity::from_pem(cert, key));
         }
         endpoint = endpoint.tls_config(tls).map_err(|e| e.to_string())?;
     }

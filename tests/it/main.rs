@@ -26,4 +26,5 @@ mod runner;
 mod secrets;
 mod spark;
 mod spool;
+mod tls;
 mod view;

@@ -117,6 +117,8 @@ pub struct SinkFlags {
     pub timeout: Option<Duration>,
     pub insecure: bool,
     pub certificate: Option<PathBuf>,
+    pub client_certificate: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
     pub exporter: Option<String>,
     pub output: Option<PathBuf>,
     pub service_name: Option<String>,
@@ -152,6 +154,8 @@ pub struct FileDefaults {
     pub timeout: Option<String>,
     pub compression: Option<String>,
     pub certificate: Option<PathBuf>,
+    pub client_certificate: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
     pub resource: Vec<(String, String)>,
     /// Where the settings are, for messages (`flow.yaml otel`).
     pub origin: String,
@@ -187,6 +191,8 @@ impl FileDefaults {
             timeout: self.timeout.or(lower.timeout),
             compression: self.compression.or(lower.compression),
             certificate: self.certificate.or(lower.certificate),
+            client_certificate: self.client_certificate.or(lower.client_certificate),
+            client_key: self.client_key.or(lower.client_key),
             resource,
             origin: endpoint_origin,
         }
@@ -213,6 +219,8 @@ pub struct SinkConfig {
     pub headers: Vec<(String, String)>,
     pub timeout: Duration,
     pub certificate: Option<PathBuf>,
+    /// A client certificate and its key (PEM files), for a collector that asks for one.
+    pub client_identity: Option<(PathBuf, PathBuf)>,
     pub compression: Option<Compression>,
     pub output: Option<PathBuf>,
     pub service_name: Option<String>,
@@ -286,6 +294,7 @@ impl SinkConfig {
             headers: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             certificate: None,
+            client_identity: None,
             compression: None,
             output: None,
             service_name: None,
@@ -358,6 +367,10 @@ fn metrics(
     if own("CERTIFICATE") {
         flags.certificate = None;
     }
+    if own("CLIENT_CERTIFICATE") || own("CLIENT_KEY") {
+        flags.client_certificate = None;
+        flags.client_key = None;
+    }
     let mut otlp = resolve_signal(&flags, &env.for_metrics())?;
     otlp.endpoint_origin = otlp
         .endpoint_origin
@@ -411,6 +424,7 @@ fn resolve_signal(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, Si
             .clone()
             .or_else(|| env.exporter_var("CERTIFICATE").map(|(_, v)| v.into()))
             .or_else(|| file.certificate.clone()),
+        client_identity: client_identity(flags, env, &file)?,
         compression: compression(env, &file)?,
         output: flags.output.clone(),
         service_name,
@@ -424,6 +438,43 @@ fn resolve_signal(flags: &SinkFlags, env: &EnvSnapshot) -> Result<SinkConfig, Si
         signal: Signal::Traces,
         metrics: None,
     })
+}
+
+/// The client certificate and key, from the first layer that gives either (flags, env, file):
+/// one without the other is a configuration error, not a connection that fails later.
+fn client_identity(
+    flags: &SinkFlags,
+    env: &EnvSnapshot,
+    file: &FileDefaults,
+) -> Result<Option<(PathBuf, PathBuf)>, SinkError> {
+    let env_cert = env.exporter_var("CLIENT_CERTIFICATE");
+    let env_key = env.exporter_var("CLIENT_KEY");
+    let (cert, key, origin) = if flags.client_certificate.is_some() || flags.client_key.is_some() {
+        (
+            flags.client_certificate.clone(),
+            flags.client_key.clone(),
+            "--client-certificate and --client-key".to_owned(),
+        )
+    } else if env_cert.is_some() || env_key.is_some() {
+        (
+            env_cert.map(|(_, v)| v.into()),
+            env_key.map(|(_, v)| v.into()),
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY".to_owned(),
+        )
+    } else {
+        (
+            file.client_certificate.clone(),
+            file.client_key.clone(),
+            format!("{}: tls.cert_file and tls.key_file", file.origin),
+        )
+    };
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some((cert, key))),
+        (None, None) => Ok(None),
+        _ => Err(SinkError::Config(format!(
+            "a client certificate needs its key: give both {origin}"
+        ))),
+    }
 }
 
 /// The workflow's block over the configuration file (`--config`, else `OTEL_CONFIG_FILE`).

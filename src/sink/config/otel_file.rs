@@ -4,14 +4,14 @@
 //! `resource.attributes`/`attributes_list`, `disabled`.
 //!
 //! Schema versions: `file_format` 1.x (and 1.0-rc.N, 0.4): `otlp_http`/`otlp_grpc` with `tls`
-//! (`ca_file`; 0.4 wrote `certificate_file`, and `insecure` beside the endpoint); 0.1–0.3's
+//! (`ca_file`, `cert_file` + `key_file` for mTLS; 0.4 wrote `certificate_file`, and
+//! `insecure` beside the endpoint); 0.1–0.3's
 //! `otlp` with its `protocol` and `certificate` are read too. `${VAR}`, `${env:VAR}` and
 //! `${VAR:-default}` are substituted in scalar values (`$$` is a `$`); a value that is empty
 //! after substitution counts as absent, as the specification's null.
 //!
 //! What the file's model has and retrace has not: one OTLP destination per run (the first
-//! OTLP exporter is used, others are named on stderr), client certificates (mTLS), typed
-//! resource values (sent as strings), batch tuning (retrace sends in `--chunk-size` chunks).
+//! OTLP exporter is used, others are named on stderr), typed resource values (sent as strings), batch tuning (retrace sends in `--chunk-size` chunks).
 
 use std::path::{Path, PathBuf};
 
@@ -176,11 +176,8 @@ fn apply(
     let tls = otlp.tls.unwrap_or_default();
     out.certificate = tls.ca_file.or(otlp.certificate_file).or(otlp.certificate);
     out.insecure = tls.insecure.or(otlp.insecure);
-    if tls.cert_file.is_some() || tls.key_file.is_some() {
-        report(format!(
-            "{at}: client certificates (mTLS) are not supported by retrace; connecting without"
-        ));
-    }
+    out.client_certificate = tls.cert_file;
+    out.client_key = tls.key_file;
     Ok(())
 }
 

@@ -3,3 +3,4 @@
 pub mod cli;
 pub mod fs;
 pub mod receiver;
+pub mod tls;
