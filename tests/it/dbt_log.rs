@@ -755,3 +755,47 @@ fn a_bad_log_file_is_one_line_and_the_others_are_converted() {
     // The good log, once per verb: 2 × 17 spans.
     assert_eq!(rx.wait_spans(34, WAIT).len(), 34);
 }
+
+/// Two dbt processes writing one JSON log at once: their lines interleave, and each line names
+/// its invocation, so each is still one run with the ids and times it has alone.
+#[test]
+fn interleaved_json_invocations_are_told_apart_by_their_ids() {
+    let original = fixture("json/logs/dbt.log");
+    let text = std::fs::read_to_string(&original).unwrap();
+    let of = |id: &str| -> Vec<&str> { text.lines().filter(|l| l.contains(id)).collect() };
+    let (a, b) = (
+        of("706d2aef-1266-429a-bdd3-d9520f2702cd"),
+        of("97bccb36-1f32-474a-8d49-75bd9ba8dd33"),
+    );
+    assert_eq!((a.len(), b.len()), (174, 340));
+    let mut mixed: Vec<&str> = Vec::new();
+    for i in 0..a.len().max(b.len()) {
+        mixed.extend(a.get(i).copied());
+        mixed.extend(b.get(i).copied());
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::write(logs.join("dbt.log"), mixed.join("\n") + "\n").unwrap();
+
+    let alone = dbt(&[&original], &[]);
+    let interleaved = dbt(&[&logs.join("dbt.log")], &[]);
+    assert_eq!(by_trace(&interleaved).len(), 2);
+    assert_eq!(interleaved.len(), alone.len());
+    let shape = |spans: &[ReceivedSpan]| -> BTreeMap<(String, String), (String, u64, u64, String)> {
+        keyed(spans)
+            .into_iter()
+            .map(|(k, s)| {
+                let parent = s.parent_id_hex();
+                let v = (
+                    s.span.name,
+                    s.span.start_time_unix_nano,
+                    s.span.end_time_unix_nano,
+                    parent,
+                );
+                (k, v)
+            })
+            .collect()
+    };
+    assert_eq!(shape(&interleaved), shape(&alone));
+}

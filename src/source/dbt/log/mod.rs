@@ -795,6 +795,8 @@ pub fn read_set(
     let mut stream = Stream {
         reading,
         current: None,
+        parked: Vec::new(),
+        emitted_ids: Default::default(),
         skipped: Skipped::default(),
         records: 0,
         emitted: 0,
@@ -807,7 +809,7 @@ pub fn read_set(
             stream.errors.push(e);
         }
     }
-    stream.flush();
+    stream.flush_all();
     let Stream {
         skipped,
         records,
@@ -928,6 +930,11 @@ struct Skipped {
 struct Stream<'a, 'e> {
     reading: &'a Reading<'a>,
     current: Option<Invocation>,
+    /// JSON invocations still open while another one's lines came (two dbt processes
+    /// writing one log at once): every JSON line names its invocation, so each resumes.
+    parked: Vec<Invocation>,
+    /// The JSON invocations emitted so far (a late line of one is not a second run).
+    emitted_ids: std::collections::HashSet<String>,
     skipped: Skipped,
     records: usize,
     emitted: usize,
@@ -1090,6 +1097,9 @@ impl Stream<'_, '_> {
                 return;
             }
             let file = inv.file.clone();
+            if let Some(id) = inv.id.clone().filter(|_| !inv.inferred) {
+                self.emitted_ids.insert(id);
+            }
             if let Some(run) = inv.into_run() {
                 match check_run(&run) {
                     Ok(()) => {
@@ -1100,6 +1110,60 @@ impl Stream<'_, '_> {
                 }
             }
         }
+    }
+
+    /// Emits the current invocation and every parked one, in the order they began.
+    fn flush_all(&mut self) {
+        self.flush();
+        let mut parked = std::mem::take(&mut self.parked);
+        parked.sort_by_key(|p| p.first);
+        for inv in parked {
+            self.current = Some(inv);
+            self.flush();
+        }
+    }
+
+    /// Makes the JSON invocation `id` current: resumed if parked, else new (a second start of
+    /// an id that began already is a new run: the earlier one is emitted). The one it replaces
+    /// is parked. A parked invocation that ended is emitted when another one begins: dbt
+    /// writes a line or two after `CommandCompleted`, so an ended one waits for them. False:
+    /// the line belongs to an invocation already emitted (such a late line carries nothing a
+    /// run needs) and is left out, rather than making a second run with the same ids.
+    fn switch_json(&mut self, file: &Path, id: Option<String>, begins: bool) -> bool {
+        if let Some(current) = self.current.take() {
+            if current.id.is_some() && current.id != id {
+                self.parked.push(current);
+            } else {
+                self.current = Some(current);
+                self.flush();
+            }
+        }
+        if begins {
+            let (ended, open): (Vec<Invocation>, Vec<Invocation>) =
+                std::mem::take(&mut self.parked)
+                    .into_iter()
+                    .partition(|p| p.end.is_some() && p.id != id);
+            self.parked = open;
+            for inv in ended {
+                self.current = Some(inv);
+                self.flush();
+            }
+        }
+        if let Some(i) = self.parked.iter().position(|p| p.id == id) {
+            let inv = self.parked.remove(i);
+            let restarted = begins && inv.began;
+            self.current = Some(inv);
+            if !restarted {
+                return true;
+            }
+            self.flush();
+        } else if !begins && id.as_ref().is_some_and(|i| self.emitted_ids.contains(i)) {
+            return false;
+        }
+        let mut inv = Invocation::new(file);
+        inv.id = id;
+        self.current = Some(inv);
+        true
     }
 
     fn begin(&mut self, file: &Path, id: Option<String>, inferred: bool) {
@@ -1146,11 +1210,13 @@ impl Stream<'_, '_> {
                     Ok(record) => {
                         self.records += 1;
                         let id = record.invocation.clone();
-                        let same = self.current.as_ref().is_some_and(|c| {
-                            c.id == id && !(matches!(record.event, Event::Begin { .. }) && c.began)
-                        });
-                        if !same {
-                            self.begin(file, id, false);
+                        let begins = matches!(record.event, Event::Begin { .. });
+                        let same = self
+                            .current
+                            .as_ref()
+                            .is_some_and(|c| c.id == id && !(begins && c.began));
+                        if !same && !self.switch_json(file, id, begins) {
+                            continue;
                         }
                         if let Some(c) = self.current.as_mut() {
                             c.apply(record);
