@@ -799,3 +799,78 @@ fn interleaved_json_invocations_are_told_apart_by_their_ids() {
     };
     assert_eq!(shape(&interleaved), shape(&alone));
 }
+
+/// Every `HH:MM:SS.ffffff` in `bytes` moved by `hours` (mod 24), as if written in another zone.
+fn shift_times_of_day(bytes: &[u8], hours: u32) -> Vec<u8> {
+    let is_tod = |w: &[u8]| {
+        w.iter().enumerate().all(|(i, c)| match i {
+            2 | 5 => *c == b':',
+            8 => *c == b'.',
+            _ => c.is_ascii_digit(),
+        })
+    };
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let fits = i + 15 <= bytes.len() && (i == 0 || !bytes[i - 1].is_ascii_digit());
+        if fits && is_tod(&bytes[i..i + 15]) {
+            let h = u32::from(bytes[i] - b'0') * 10 + u32::from(bytes[i + 1] - b'0');
+            out.extend(format!("{:02}", (h + hours) % 24).bytes());
+            out.extend(&bytes[i + 2..i + 15]);
+            i += 15;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// A named zone that agrees with the offset an artifact shows is kept, with its DST changes:
+/// in Los Angeles, the run of 2026-10-31 18:37 PDT has its artifact, the freshness check the
+/// next day at 17:37 (PST, after the change) has none and keeps its own offset.
+#[test]
+fn a_named_zone_that_agrees_with_the_artifacts_keeps_its_dst_changes() {
+    let text = std::fs::read(fixture("text/logs/dbt.log")).unwrap();
+    let header = b"============================== 01:37:20.401861 | 12db4a62";
+    let split = text
+        .windows(header.len())
+        .position(|w| w == header)
+        .expect("the freshness invocation's header");
+    let mut log = shift_times_of_day(&text[..split], 17);
+    log.extend(shift_times_of_day(&text[split..], 16));
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("logs")).unwrap();
+    std::fs::create_dir_all(tmp.path().join("history/03-run")).unwrap();
+    let dbt_log = tmp.path().join("logs/dbt.log");
+    std::fs::write(&dbt_log, log).unwrap();
+    // Its last line: 17:37:2x PST on 2026-11-01.
+    set_mtime(&dbt_log, instant("2026-11-02T01:38:00Z"));
+    let artifact = std::fs::read_to_string(fixture("text/history/03-run/run_results.json"))
+        .unwrap()
+        .replace("2026-12-01T", "2026-11-01T");
+    std::fs::write(tmp.path().join("history/03-run/run_results.json"), artifact).unwrap();
+
+    let (spans, out) = convert(
+        "dbt",
+        &[&tmp.path().join("logs"), &tmp.path().join("history")],
+        &["--tz", "America/Los_Angeles"],
+    );
+    assert!(
+        !stderr(&out).contains("its times of day are"),
+        "{}",
+        stderr(&out)
+    );
+    let traces = by_trace(&spans);
+    let run = root(&traces["d605e05e6e124136a7bdff3723a1cf05"]);
+    assert_eq!(
+        run.attr_str("retrace.time_source"),
+        None,
+        "dated by its artifact"
+    );
+    let freshness = root(&traces["12db4a62a00a449284990c67298e602d"]);
+    assert_eq!(
+        freshness.span.start_time_unix_nano,
+        nanos("2026-11-02T01:37:20.401861Z")
+    );
+}

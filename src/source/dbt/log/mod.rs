@@ -766,17 +766,19 @@ pub fn read_set(
     // they say the zone, which beats a --tz that disagrees (or the machine's default).
     let learned;
     let reading = match zone_from_artifacts(&readable, reading.anchors) {
+        // The zone given agrees where they met: kept (a named zone keeps its DST changes
+        // for the invocations without an artifact).
+        Some((offset, start)) if offset_at(reading.zone, start) == offset.local_minus_utc() => {
+            reading
+        }
         Some((offset, start)) => {
-            let given = local_of(reading.zone, start) - local_of(Zone::Fixed(utc()), start);
-            if given.num_seconds() != i64::from(offset.local_minus_utc()) {
-                report(format!(
-                    "{}: its times of day are UTC{offset} by its invocations' artifacts, not \
-                     the zone given (UTC{}): read as UTC{offset}",
-                    readable.last().expect("one file").display(),
-                    chrono::FixedOffset::east_opt(given.num_seconds() as i32)
-                        .map_or_else(|| "?".to_owned(), |o| o.to_string()),
-                ));
-            }
+            report(format!(
+                "{}: its times of day are UTC{offset} by its invocations' artifacts, not \
+                 the zone given (UTC{}): read as UTC{offset}",
+                readable.last().expect("one file").display(),
+                chrono::FixedOffset::east_opt(offset_at(reading.zone, start))
+                    .map_or_else(|| "?".to_owned(), |o| o.to_string()),
+            ));
             learned = Reading {
                 zone: Zone::Fixed(offset),
                 anchors: reading.anchors,
@@ -852,8 +854,11 @@ pub fn read_set(
     errors
 }
 
-fn utc() -> chrono::FixedOffset {
-    chrono::FixedOffset::east_opt(0).expect("0 is an offset")
+/// The zone's offset from UTC at an instant, in seconds.
+fn offset_at(zone: Zone, at: Nanos) -> i32 {
+    let utc = chrono::FixedOffset::east_opt(0).expect("0 is an offset");
+    let offset = local_of(zone, at) - local_of(Zone::Fixed(utc), at);
+    i32::try_from(offset.num_seconds()).unwrap_or(0)
 }
 
 /// The offset a text log's times of day were written in, from its invocation headers that
