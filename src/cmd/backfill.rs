@@ -17,7 +17,7 @@ pub struct Args {
     #[command(flatten)]
     pub zone: TimeZone,
 
-    /// Export dbt compiled SQL as db.query.text
+    /// Export dbt compiled SQL as db.query.text, and Spark descriptions that are SQL statements
     #[arg(long)]
     pub include_sql: bool,
 
@@ -57,6 +57,7 @@ impl Args {
             })
             .with(spark::Options {
                 task_spans: self.task_spans,
+                include_sql: self.include_sql,
             });
         options.verbose = self.inputs.walk.verbose;
         let selection = Selection {

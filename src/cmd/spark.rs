@@ -17,6 +17,11 @@ pub struct Args {
     #[arg(long)]
     pub task_spans: bool,
 
+    /// Export descriptions that are SQL statements (the spark-sql shell's and the Thrift
+    /// server's) as written; by default they are withheld: they can hold credentials
+    #[arg(long)]
+    pub include_sql: bool,
+
     #[command(flatten)]
     pub export: ExportArgs,
 }
@@ -25,6 +30,7 @@ impl Args {
     pub fn run(self, env: &EnvSnapshot) -> i32 {
         let options = SourceOptions::default().with(spark::Options {
             task_spans: self.task_spans,
+            include_sql: self.include_sql,
         });
         super::convert_files(&spark::Spark, &self.inputs, options, &self.export, env)
     }

@@ -889,7 +889,10 @@ mod compliance {
                         include_sql: true,
                         ..Default::default()
                     })
-                    .with(spark::Options { task_spans: true }),
+                    .with(spark::Options {
+                        task_spans: true,
+                        include_sql: false,
+                    }),
             ] {
                 for f in &files {
                     check(f, *source, &options);

@@ -116,6 +116,22 @@ fn check_against_log<'a>(
             .0
             .clone()
     };
+    // A stage attempt lasts until its last task ended (a killed task can end after the stage
+    // completed); a parent covers its children, as every retrace trace does.
+    let mut last_task_end: HashMap<String, u64> = HashMap::new();
+    for e in log.iter().filter(|e| e["Event"] == "SparkListenerTaskEnd") {
+        let key = format!("stage/{}/{}", e["Stage ID"], e["Stage Attempt ID"]);
+        let end = ns(&e["Task Info"]["Finish Time"]);
+        let last = last_task_end.entry(key).or_default();
+        *last = (*last).max(end);
+    }
+    let covering = |s: &ReceivedSpan, end: u64| {
+        spans
+            .iter()
+            .filter(|c| c.parent_id_hex() == s.span_id_hex())
+            .map(|c| c.span.end_time_unix_nano)
+            .fold(end, u64::max)
+    };
     let mut stage_job: HashMap<i64, i64> = HashMap::new();
     let mut tasks: HashMap<String, (i64, i64, i64)> = HashMap::new();
     let mut sql_roots: HashMap<i64, i64> = HashMap::new();
@@ -156,7 +172,7 @@ fn check_against_log<'a>(
                 let job = keyed[&format!("job/{id}")];
                 assert_eq!(
                     job.span.end_time_unix_nano,
-                    ns(&e["Completion Time"]),
+                    covering(job, ns(&e["Completion Time"])),
                     "job {id}"
                 );
                 let result = e["Job Result"]["Result"].as_str().unwrap();
@@ -197,8 +213,13 @@ fn check_against_log<'a>(
                     info["Stage ID"].as_i64().unwrap(),
                     info["Stage Attempt ID"].as_i64().unwrap(),
                 );
-                let stage = keyed[&format!("stage/{id}/{attempt}")];
-                assert_eq!(stage.span.end_time_unix_nano, ns(&info["Completion Time"]));
+                let key = format!("stage/{id}/{attempt}");
+                let stage = keyed[&key];
+                let completed = ns(&info["Completion Time"]);
+                let end = last_task_end
+                    .get(&key)
+                    .map_or(completed, |&t| t.max(completed));
+                assert_eq!(stage.span.end_time_unix_nano, covering(stage, end), "{key}");
                 let failed = info.get("Failure Reason").is_some();
                 assert_eq!(
                     status(stage),
@@ -225,7 +246,7 @@ fn check_against_log<'a>(
             "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionEnd" => {
                 let id = e["executionId"].as_i64().unwrap();
                 let sql = keyed[&format!("sql/{id}")];
-                assert_eq!(sql.span.end_time_unix_nano, ns(&e["time"]));
+                assert_eq!(sql.span.end_time_unix_nano, covering(sql, ns(&e["time"])));
                 let failed = !e["errorMessage"].as_str().unwrap_or("").is_empty();
                 assert_eq!(status(sql), if failed { ERROR } else { OK }, "sql {id}");
                 let root = sql_roots[&id];
@@ -277,6 +298,29 @@ fn failures_retries_and_late_task_ends() {
     assert_eq!(stage_attempts, 14);
     let stage3 = keyed["stage/3/0"];
     assert_eq!(stage3.attr_i64("spark.stage.tasks.failed"), Some(3));
+    // Stage 3 completed at …170413 (job 2 failed); its killed task 9 ended at …171930: the
+    // stage lasts until then, and job 2 and SQL 1 cover it — with or without task spans.
+    assert_eq!(stage3.span.end_time_unix_nano, 1_796_090_171_930_000_000);
+    assert_eq!(
+        keyed["job/2"].span.end_time_unix_nano,
+        1_796_090_171_930_000_000
+    );
+    assert_eq!(
+        keyed["sql/1"].span.end_time_unix_nano,
+        1_796_090_171_930_000_000
+    );
+    let (with_tasks, _) = convert(&[&path], &["--task-spans"]);
+    let ends = |spans: &[ReceivedSpan]| -> BTreeMap<String, (u64, u64)> {
+        spans
+            .iter()
+            .filter(|s| s.attr_i64("spark.task.id").is_none())
+            .map(|s| {
+                let times = (s.span.start_time_unix_nano, s.span.end_time_unix_nano);
+                (s.span_id_hex(), times)
+            })
+            .collect()
+    };
+    assert_eq!(ends(&with_tasks), ends(&spans));
     // Task 9's TaskEnd (killed) is logged after job 2 ended: it still counts in stage 3.
     assert_eq!(stage3.attr_i64("spark.stage.tasks.killed"), Some(1));
     let failed: Vec<(i64, &str)> = stage3
@@ -386,6 +430,16 @@ fn compressed_and_rolling_layouts() {
     let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
     let (again, _) = convert(&paths, &[]);
     assert_eq!(again.len(), spans.len());
+    // Two of the three named: the gap is said once.
+    let (partial, err) = convert(&[paths[0], paths[2]], &[]);
+    assert!(partial.len() < spans.len());
+    assert!(
+        err.contains(&format!(
+            "{}: events_2_… is missing (not there, or not named): the application is converted from the other files, without what the missing ones held",
+            folder.display()
+        )),
+        "{err}"
+    );
     let root = spans.iter().find(|s| s.parent_id_hex().is_empty()).unwrap();
     assert_eq!(root.attr_bool("spark.app.in_progress"), None);
     assert_eq!(root.attr_bool("retrace.run.incomplete"), None);
@@ -664,4 +718,113 @@ fn backfill_leaves_out_an_in_progress_copy_of_a_finished_log() {
         .find(|s| s.parent_id_hex().is_empty())
         .unwrap();
     assert_eq!(root.attr_bool("spark.app.in_progress"), Some(true));
+}
+
+/// Garbage a real log never holds but a spliced or corrupt one may: a task logged twice, a
+/// stage attempt id at i64::MAX. The application still converts, every span once.
+#[test]
+fn a_task_logged_twice_and_a_huge_stage_attempt_still_convert() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture("b-failures-retries/local-1796090155073")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let task_end = lines[16];
+    assert!(task_end.starts_with(r#"{"Event":"SparkListenerTaskEnd","Stage ID":0,"#));
+    let mut twice = lines.clone();
+    twice.insert(17, task_end);
+    let log = dir.path().join("local-1796090155073");
+    std::fs::write(&log, twice.join("\n") + "\n").unwrap();
+    let (alone, _) = convert(
+        &[&fixture("b-failures-retries/local-1796090155073")],
+        &["--task-spans"],
+    );
+    let (spans, err) = convert(&[&log], &["--task-spans"]);
+    assert_eq!(spans.len(), alone.len(), "{err}");
+    assert_eq!(by_span_id(&spans).len(), spans.len());
+
+    let huge = text.replacen(
+        r#""Event":"SparkListenerStageSubmitted","Stage Info":{"Stage ID":0,"Stage Attempt ID":0"#,
+        r#""Event":"SparkListenerStageSubmitted","Stage Info":{"Stage ID":0,"Stage Attempt ID":9223372036854775807"#,
+        1,
+    );
+    std::fs::write(&log, huge).unwrap();
+    let (spans, err) = convert(&[&log], &[]);
+    assert!(!err.contains("panicked"), "{err}");
+    let stage = spans
+        .iter()
+        .find(|s| s.attr_i64("spark.stage.attempt_id") == Some(i64::MAX))
+        .expect("the stage attempt");
+    assert!(
+        stage.span.name.ends_with("(attempt 9223372036854775807)"),
+        "{}",
+        stage.span.name
+    );
+}
+
+/// The spark-sql shell and the Thrift server describe a statement's execution and jobs by its
+/// text, which can hold credentials: such descriptions are withheld (names fall back to the
+/// call site, or the id) unless --include-sql.
+#[test]
+fn sql_statements_in_descriptions_are_withheld_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let statement =
+        "CREATE TABLE t USING jdbc OPTIONS (url 'jdbc:postgresql://db/x', password 'hunter2')";
+    let text = std::fs::read_to_string(fixture("b-failures-retries/local-1796090155073"))
+        .unwrap()
+        .replace(
+            r#""spark.job.description":"b4a shuffle computed""#,
+            &format!(
+                r#""spark.job.description":"{}""#,
+                statement.replace('\'', "\\u0027")
+            ),
+        )
+        .replacen(
+            r#""description":"b5 final success""#,
+            r#""description":"\n-- nightly\nselect count(*) from rides""#,
+            1,
+        );
+    let log = dir.path().join("local-1796090155073");
+    std::fs::write(&log, text).unwrap();
+    let everything = |spans: &[ReceivedSpan]| -> String {
+        spans
+            .iter()
+            .map(|s| format!("{} {:?}", s.span.name, s.span.attributes))
+            .collect()
+    };
+    let (spans, _) = convert(&[&log], &[]);
+    let all = everything(&spans);
+    assert!(
+        !all.contains("hunter2") && !all.contains("from rides"),
+        "{all}"
+    );
+    let job5 = spans
+        .iter()
+        .find(|s| s.attr_i64("spark.job.id") == Some(5))
+        .unwrap();
+    assert_eq!(
+        job5.span.name,
+        "job 5: collect at /var/spark-corpus/shared/b-failures-retries/job_b.py:76"
+    );
+    assert_eq!(job5.attr_str("spark.job.description"), None);
+    let sql3 = spans
+        .iter()
+        .find(|s| s.attr_i64("spark.sql.execution.id") == Some(3))
+        .unwrap();
+    assert_eq!(sql3.span.name, "SQL 3");
+    // A free-text description stays.
+    let job6 = spans
+        .iter()
+        .find(|s| s.attr_i64("spark.job.id") == Some(6))
+        .unwrap();
+    assert!(job6
+        .span
+        .name
+        .starts_with("job 6: b4b same shuffle re-read"));
+
+    let (spans, _) = convert(&[&log], &["--include-sql"]);
+    let job5 = spans
+        .iter()
+        .find(|s| s.attr_i64("spark.job.id") == Some(5))
+        .unwrap();
+    assert_eq!(job5.attr_str("spark.job.description"), Some(statement));
+    assert!(everything(&spans).contains("from rides"));
 }

@@ -22,6 +22,7 @@ type StageKey = (i64, i64);
 
 pub struct App {
     task_spans: bool,
+    include_sql: bool,
     version: Option<String>,
     start: Option<AppStart>,
     end: Option<AppEnd>,
@@ -138,6 +139,34 @@ fn nanos(ms: Option<Millis>) -> Option<Nanos> {
     ms.filter(|&t| t > 0)?.checked_mul(1_000_000)
 }
 
+/// A description as exported: the spark-sql shell and the Thrift server describe each
+/// statement's execution and jobs by its text, which can hold credentials (`OPTIONS (password
+/// …)`), so a description that reads as SQL is withheld unless `--include-sql`.
+fn shown(description: Option<String>, include_sql: bool) -> Option<String> {
+    description.filter(|d| include_sql || !reads_as_sql(d))
+}
+
+/// Whether a text starts like a SQL statement (after blanks and `--` comments) and goes on
+/// past its first word. A free-text description that merely starts with such a word ("Load
+/// the rides") is withheld too: the safe side.
+fn reads_as_sql(text: &str) -> bool {
+    const STATEMENTS: &[&str] = &[
+        "ADD", "ALTER", "ANALYZE", "CACHE", "CALL", "COPY", "CREATE", "DECLARE", "DELETE", "DESC",
+        "DESCRIBE", "DROP", "EXECUTE", "EXPLAIN", "FROM", "GRANT", "INSERT", "LIST", "LOAD",
+        "MERGE", "MSCK", "OPTIMIZE", "REFRESH", "REPAIR", "REPLACE", "RESET", "REVOKE", "SELECT",
+        "SET", "SHOW", "TABLE", "TRUNCATE", "UNCACHE", "UPDATE", "USE", "VACUUM", "VALUES", "WITH",
+    ];
+    let code = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("--"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut words = code.split(|c: char| c.is_whitespace() || c == '(');
+    let first = words.next().unwrap_or("");
+    STATEMENTS.iter().any(|s| s.eq_ignore_ascii_case(first)) && words.any(|w| !w.is_empty())
+}
+
 fn clip(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
@@ -155,9 +184,10 @@ fn name_part(text: &str) -> String {
 }
 
 impl App {
-    pub fn new(task_spans: bool) -> App {
+    pub fn new(task_spans: bool, include_sql: bool) -> App {
         App {
             task_spans,
+            include_sql,
             version: None,
             start: None,
             end: None,
@@ -228,7 +258,7 @@ impl App {
                         start: e.time,
                         end: None,
                         root: e.root,
-                        description: e.description,
+                        description: shown(e.description, self.include_sql),
                         query_id: e.query_id,
                         error: None,
                     },
@@ -321,8 +351,9 @@ impl App {
         let mut attributes = Attributes::default();
         let props = &e.properties;
         let prop = |k: &str| props.get(k).filter(|v| !v.is_empty()).cloned();
+        let description = shown(prop("spark.job.description"), self.include_sql);
         attributes.put_opt(at::JOB_GROUP, prop("spark.jobGroup.id"));
-        attributes.put_opt(at::JOB_DESCRIPTION, prop("spark.job.description"));
+        attributes.put_opt(at::JOB_DESCRIPTION, description.clone());
         attributes.put_opt(at::JOB_CALL_SITE, prop("callSite.short"));
         attributes.put_opt(at::JOB_POOL, prop("spark.scheduler.pool"));
         attributes.put_opt(at::STREAMING_QUERY_ID, prop("sql.streaming.queryId"));
@@ -354,7 +385,7 @@ impl App {
             caller: None,
             attributes: Attributes::default(),
         });
-        job.label = prop("spark.job.description").or_else(|| prop("callSite.short"));
+        job.label = description.or_else(|| prop("callSite.short"));
         // Local properties are per thread: each caller of a shared application can say who
         // it is (`sc.setLocalProperty("traceparent", …)`).
         job.caller = prop("traceparent")
@@ -478,7 +509,13 @@ impl App {
         }
         let stage_ids: HashSet<String> = self.stage_steps.iter().map(|s| s.id.clone()).collect();
         steps.append(&mut self.stage_steps);
+        // Spark never logs a task twice; a log that does (spliced, corrupt) keeps the first,
+        // rather than failing the whole application on a span id seen twice.
+        let mut seen_tasks: HashSet<(String, u32)> = HashSet::new();
         for mut task in std::mem::take(&mut self.task_steps) {
+            if !seen_tasks.insert((task.id.clone(), task.attempt)) {
+                continue;
+            }
             if task.parent.as_ref().is_some_and(|p| !stage_ids.contains(p)) {
                 task.parent = None;
             }
@@ -663,10 +700,10 @@ fn stage_step(key: (i64, i64), stage: Stage, open_end: Option<Nanos>) -> Step {
         _ => format!("stage {id}"),
     };
     if attempt > 0 {
-        name.push_str(&format!(" (attempt {})", attempt + 1));
+        name.push_str(&format!(" (attempt {})", attempt.saturating_add(1)));
     }
     let mut step = Step::new(format!("stage/{id}/{attempt}"), name);
-    step.attempt = u32::try_from(attempt + 1).unwrap_or(1);
+    step.attempt = u32::try_from(attempt.saturating_add(1)).unwrap_or(1);
     step.parent = stage.job.map(|j| format!("job/{j}"));
     step.start = nanos(stage.submitted).or(nanos(stage.first_launch));
     let a = &mut step.attributes;
@@ -728,7 +765,12 @@ fn stage_step(key: (i64, i64), stage: Stage, open_end: Option<Nanos>) -> Step {
         still_open(&mut step, open_end.or(nanos(stage.last_finish)));
         return step;
     }
-    step.end = nanos(stage.completed).or(nanos(stage.last_finish));
+    // A task that ends after its stage completed (a killed straggler) kept the stage's
+    // executors busy until then.
+    step.end = match (nanos(stage.completed), nanos(stage.last_finish)) {
+        (Some(completed), Some(last)) => Some(completed.max(last)),
+        (completed, last) => completed.or(last),
+    };
     match stage.failure {
         Some(reason) => {
             step.outcome = Outcome::Failure;

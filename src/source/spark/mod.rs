@@ -27,6 +27,8 @@ pub struct Spark;
 pub struct Options {
     /// One span per task attempt (`--task-spans`), besides the stage's aggregates.
     pub task_spans: bool,
+    /// Descriptions that are SQL statements (`--include-sql`) are exported as written.
+    pub include_sql: bool,
 }
 
 /// The longest line read: Spark's longest events (an environment update with a long class
@@ -138,6 +140,22 @@ impl FolderMerge for Apps {
             .collect();
         events.sort();
         events.dedup();
+        // Spark numbers a rolling log's files without gaps (compaction only removes the
+        // first ones): a gap is a file missing from the copy, or not named.
+        if let Some(w) = events.windows(2).find(|w| w[1].0 > w[0].0 + 1) {
+            let folder = w[0].1.parent().unwrap_or(Path::new(""));
+            let (first, last) = (w[0].0 + 1, w[1].0 - 1);
+            let missing = if first == last {
+                format!("events_{first}_… is missing")
+            } else {
+                format!("events_{first}_… to events_{last}_… are missing")
+            };
+            report(format!(
+                "{}: {missing} (not there, or not named): the application is converted from \
+                 the other files, without what the missing ones held",
+                folder.display(),
+            ));
+        }
         let files: Vec<PathBuf> = events.into_iter().map(|(_, f)| f).collect();
         if files.is_empty() {
             return;
@@ -236,7 +254,7 @@ fn rolling_in_progress(folder: &Path) -> bool {
 fn parse_app(files: &[PathBuf], options: &SourceOptions) -> Result<Vec<Run>, SourceError> {
     let own = options.get::<Options>().cloned().unwrap_or_default();
     let first = files.first().expect("an application has a file");
-    let mut app = app::App::new(own.task_spans);
+    let mut app = app::App::new(own.task_spans, own.include_sql);
     let mut skipped = Skipped::default();
     let last = files.len() - 1;
     for (i, path) in files.iter().enumerate() {
