@@ -13,6 +13,7 @@
 //! `--output` file byte for byte.
 
 use std::io::Write;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -395,15 +396,30 @@ fn bad_header_name(name: &str) -> String {
     }
 }
 
+/// A PEM file's bytes, checked for the block it must hold (`CERTIFICATE`, `PRIVATE KEY`):
+/// the TLS stacks would otherwise say only "builder error" or "transport error".
+fn read_pem(path: &Path, what: &str, block: &str) -> Result<Vec<u8>, String> {
+    let pem =
+        std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
+    let text = String::from_utf8_lossy(&pem);
+    let holds = text
+        .lines()
+        .any(|l| l.starts_with("-----BEGIN ") && l.trim_end().ends_with(&format!("{block}-----")));
+    if !holds {
+        return Err(format!(
+            "{what} {}: no PEM {block} block in it (expected -----BEGIN …{block}-----)",
+            path.display()
+        ));
+    }
+    Ok(pem)
+}
+
 /// The `--certificate` CA file's PEM, if one is configured.
 fn certificate_pem(config: &SinkConfig) -> Result<Option<Vec<u8>>, String> {
     config
         .certificate
         .as_ref()
-        .map(|path| {
-            std::fs::read(path)
-                .map_err(|e| format!("cannot read certificate {}: {e}", path.display()))
-        })
+        .map(|path| read_pem(path, "certificate", "CERTIFICATE"))
         .transpose()
 }
 
@@ -418,12 +434,9 @@ fn client_identity_pem(config: &SinkConfig) -> Result<Option<ClientPem>, String>
     let Some((cert, key)) = &config.client_identity else {
         return Ok(None);
     };
-    let read = |path: &std::path::PathBuf, what: &str| {
-        std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
-    };
     Ok(Some(ClientPem {
-        cert: read(cert, "client certificate")?,
-        key: read(key, "client key")?,
+        cert: read_pem(cert, "client certificate", "CERTIFICATE")?,
+        key: read_pem(key, "client key", "PRIVATE KEY")?,
     }))
 }
 

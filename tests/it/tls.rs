@@ -174,3 +174,44 @@ fn a_client_certificate_without_its_key_is_a_usage_error() {
         stderr(&out)
     );
 }
+
+/// A file that is not what it should be is named with what it lacks, not "transport error".
+#[test]
+fn a_client_certificate_file_that_is_not_pem_is_named() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("client.pem");
+    std::fs::write(&garbage, "not a certificate\n").unwrap();
+    for proto in [Proto::Grpc, Proto::HttpProtobuf] {
+        let rx = Receiver::start(proto);
+        let front = TlsFront::start(&pki, rx.addr(), true);
+        let out = send(
+            &front,
+            proto,
+            &tls_args(&pki.ca, Some((&garbage, &pki.client_key))),
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(3), "{proto:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!(
+                "client certificate {}: no PEM CERTIFICATE block in it",
+                garbage.display()
+            )),
+            "{proto:?}: {}",
+            stderr(&out)
+        );
+        // A key file holding a certificate.
+        let out = send(
+            &front,
+            proto,
+            &tls_args(&pki.ca, Some((&pki.client_cert, &pki.client_cert))),
+            &[],
+        );
+        assert!(
+            stderr(&out).contains("no PEM PRIVATE KEY block in it"),
+            "{proto:?}: {}",
+            stderr(&out)
+        );
+        assert!(rx.spans().is_empty());
+    }
+}
