@@ -349,7 +349,7 @@ fn failures_retries_and_late_task_ends() {
             (8, "spark.task.failed"),
             (10, "spark.task.failed"),
             (11, "spark.task.failed"),
-            (9, "spark.task.failed")
+            (9, "spark.task.killed")
         ]
     );
     // Stage 9 never ran as attempt 0 (skipped); its first run is attempt 1, a try of its own.

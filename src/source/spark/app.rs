@@ -434,9 +434,17 @@ impl App {
             if !succeeded {
                 match nanos(e.info.finish) {
                     Some(time) if stage.events.len() < MAX_TASK_EVENTS => {
+                        // A killed attempt (a speculative loser, a cancelled stage) did not fail.
+                        let killed = e.info.killed
+                            || e.reason.as_ref().is_some_and(|r| r.reason == "TaskKilled");
                         stage.events.push(Event {
                             time,
-                            name: at::TASK_FAILED_EVENT.into(),
+                            name: if killed {
+                                at::TASK_KILLED_EVENT
+                            } else {
+                                at::TASK_FAILED_EVENT
+                            }
+                            .into(),
                             attributes: task_failure(&e),
                         });
                     }

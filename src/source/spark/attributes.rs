@@ -71,5 +71,8 @@ pub const TASK_END_REASON: &str = "spark.task.end_reason";
 pub const EXECUTOR_ID: &str = "spark.executor.id";
 pub const HOST_NAME: &str = "host.name";
 
-/// The event on a stage for each task attempt that did not succeed.
+/// The event on a stage for each task attempt that failed.
 pub const TASK_FAILED_EVENT: &str = "spark.task.failed";
+/// The event on a stage for each task attempt that was killed (a speculative attempt that
+/// lost, a cancelled stage, a lost executor's attempts that Spark killed).
+pub const TASK_KILLED_EVENT: &str = "spark.task.killed";
