@@ -352,6 +352,21 @@ fn failures_retries_and_late_task_ends() {
             (9, "spark.task.killed")
         ]
     );
+    // The stage DAG as span links: a stage links to the attempt that produced the shuffle
+    // output it read (its Parent IDs); stage 10's first attempt read stage 9's output that
+    // job 5 had made under stage 7, so stage 9 has no attempt 0 and that link is not drawn.
+    let links = |key: &str| -> Vec<String> {
+        keyed[key]
+            .span
+            .links
+            .iter()
+            .map(|l| l.span_id.iter().map(|b| format!("{b:02x}")).collect())
+            .collect()
+    };
+    assert_eq!(links("stage/8/0"), vec![keyed["stage/7/0"].span_id_hex()]);
+    assert_eq!(links("stage/10/1"), vec![keyed["stage/9/1"].span_id_hex()]);
+    assert!(links("stage/10/0").is_empty());
+    assert!(links("stage/7/0").is_empty());
     // Stage 9 never ran as attempt 0 (skipped); its first run is attempt 1, a try of its own.
     assert!(!keyed.contains_key("stage/9/0"));
     assert!(keyed["stage/9/1"].span.name.ends_with("(attempt 2)"));

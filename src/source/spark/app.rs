@@ -40,6 +40,8 @@ pub struct App {
     stages: HashMap<(i64, i64), Stage>,
     /// Stage attempts already made steps, for task ends that come later still.
     finished_stages: HashSet<(i64, i64)>,
+    /// Each stage's latest finished attempt: what a stage that reads its output links to.
+    latest_attempt: HashMap<i64, i64>,
     stage_steps: Vec<Step>,
     /// `--task-spans`: started tasks not ended yet, and the ended ones.
     open_tasks: HashMap<i64, (StageKey, TaskInfo)>,
@@ -202,6 +204,7 @@ impl App {
             stage_job: HashMap::new(),
             stages: HashMap::new(),
             finished_stages: HashSet::new(),
+            latest_attempt: HashMap::default(),
             stage_steps: Vec::new(),
             open_tasks: HashMap::new(),
             task_steps: Vec::new(),
@@ -467,9 +470,27 @@ impl App {
             .is_some_and(|s| s.done && s.running == 0);
         if ready {
             let stage = self.stages.remove(&key).expect("checked above");
-            self.stage_steps.push(stage_step(key, stage, None));
+            let links = self.parent_links(&stage);
+            let mut step = stage_step(key, stage, None);
+            step.links = links;
+            self.stage_steps.push(step);
             self.finished_stages.insert(key);
+            let latest = self.latest_attempt.entry(key.0).or_insert(key.1);
+            *latest = (*latest).max(key.1);
         }
+    }
+
+    /// The stages whose shuffle output this one read (its `Parent IDs`), as the attempts
+    /// that produced it: span links that draw the stage DAG. A parent skipped here (its
+    /// output computed by an earlier job under another id) has no span, and no link.
+    fn parent_links(&self, stage: &Stage) -> Vec<String> {
+        let mut parents = stage.parent_ids.clone();
+        parents.sort_unstable();
+        parents.dedup();
+        parents
+            .into_iter()
+            .filter_map(|p| Some(format!("stage/{p}/{}", self.latest_attempt.get(&p)?)))
+            .collect()
     }
 
     /// The run, once the log ended. None when the log never said which application it is.
@@ -482,7 +503,10 @@ impl App {
         open.sort_by_key(|(k, _)| *k);
         for (key, stage) in open {
             let end = if stage.done { None } else { last };
-            self.stage_steps.push(stage_step(key, stage, end));
+            let links = self.parent_links(&stage);
+            let mut step = stage_step(key, stage, end);
+            step.links = links;
+            self.stage_steps.push(step);
         }
         let mut tasks: Vec<(i64, (StageKey, TaskInfo))> = self.open_tasks.drain().collect();
         tasks.sort_by_key(|(id, _)| *id);
