@@ -603,6 +603,26 @@ fn rotated_text_log_is_read_oldest_first_as_one_stream() {
         nanos("2026-12-01T01:43:00.399481Z")
     );
     assert_eq!(build.len(), 56);
+    // Named by its first record as written, not by a date retrace inferred: a copy of the logs
+    // with other modification times gives the same ids.
+    let run_id = build_root.attr_str("dbt.invocation_id").unwrap().to_owned();
+    assert!(
+        run_id.starts_with("incomplete@17:42:55.261106-"),
+        "{run_id}"
+    );
+    let copy = tmp.path().join("copy");
+    copy_dir(&logs, &copy, instant("2026-12-04T09:00:00Z"));
+    let again = dbt(&[&copy], &["--tz", "America/Los_Angeles"]);
+    let again_root = again
+        .iter()
+        .find(|s| s.attr_str("dbt.invocation_id") == Some(run_id.as_str()))
+        .expect("the same run id");
+    assert_eq!(again_root.trace_id_hex(), *trace);
+    assert_eq!(again_root.span_id_hex(), build_root.span_id_hex());
+    assert_ne!(
+        again_root.span.start_time_unix_nano,
+        build_root.span.start_time_unix_nano
+    );
     assert_eq!(
         traces
             .values()

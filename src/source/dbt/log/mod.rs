@@ -198,6 +198,9 @@ struct Invocation {
     last: Option<Nanos>,
     /// Text: times of day dated and zoned by retrace.
     inferred: bool,
+    /// A headerless text invocation's run id, from its first record as written (its time of
+    /// day and a hash of the line): the same however the files are copied or dated.
+    content_id: Option<String>,
     /// The file its first line came from.
     file: PathBuf,
 }
@@ -415,7 +418,11 @@ impl Invocation {
         }
         let (run_id, native) = match &self.id {
             Some(id) => (id.clone(), crate::trace::ids::uuid_bytes(id)),
-            None => (format!("incomplete@{}", rfc3339(first)), None),
+            None => (
+                self.content_id
+                    .unwrap_or_else(|| format!("incomplete@{}", rfc3339(first))),
+                None,
+            ),
         };
         let mut attributes = Attributes::default();
         attributes.put(attr::DBT_INVOCATION_ID, run_id.as_str());
@@ -854,6 +861,23 @@ pub fn read_set(
     errors
 }
 
+/// `incomplete@HH:MM:SS.ffffff-<8 hex>`: a headerless invocation named by its first record.
+fn content_id(tod: text::Tod, line: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(line.as_bytes());
+    let (secs, micros) = (tod / 1_000_000, tod % 1_000_000);
+    format!(
+        "incomplete@{:02}:{:02}:{:02}.{micros:06}-{:02x}{:02x}{:02x}{:02x}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        hash[0],
+        hash[1],
+        hash[2],
+        hash[3]
+    )
+}
+
 /// The zone's offset from UTC at an instant, in seconds.
 fn offset_at(zone: Zone, at: Nanos) -> i32 {
     let utc = chrono::FixedOffset::east_opt(0).expect("0 is an offset");
@@ -1282,7 +1306,11 @@ impl Stream<'_, '_> {
                             _ => 0,
                         };
                         let id = found.map(|(a, _)| a.id.clone());
+                        let unnamed = id.is_none();
                         self.begin(file, id, true);
+                        if let Some(c) = self.current.as_mut().filter(|_| unnamed) {
+                            c.content_id = Some(content_id(tod, line));
+                        }
                     }
                     let keep = text::is_error_text(message);
                     pending = Some(Pending {
