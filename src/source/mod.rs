@@ -247,6 +247,17 @@ impl FolderMerge for CollectAll {
     }
 }
 
+/// `parse_all` of a format that reads through `parse_each`: its runs collected.
+pub fn collect_each(
+    source: &dyn Source,
+    paths: &[PathBuf],
+    options: &SourceOptions,
+) -> (Vec<Run>, Vec<SourceError>) {
+    let mut runs = Vec::new();
+    let errors = source.parse_each(paths, options, &mut |r| runs.extend(r));
+    (runs, errors)
+}
+
 /// `Source::parse_each` of a format with run folders: its `folder_merge` gets the files
 /// outside run folders, then each run folder's files, in path order.
 pub fn parse_by_folder(
@@ -646,8 +657,9 @@ pub fn not_regular(path: &Path) -> String {
 }
 
 /// Reads a whole file, refusing anything but a regular file and naming the file in the error.
-pub fn read_file(path: &Path) -> Result<Vec<u8>, SourceError> {
-    // One look before opening; a path that cannot be looked at is read, and says why.
+/// Opens a file to read, after one look: a directory, FIFO or device is refused by name and
+/// never opened; a path that cannot be looked at is opened, and says why.
+pub fn open_file(path: &Path) -> Result<std::fs::File, SourceError> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => {
             return Err(SourceError::new(path, "is a directory, expected a file"))
@@ -655,8 +667,15 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, SourceError> {
         Ok(m) if !m.is_file() => return Err(SourceError::new(path, not_regular(path))),
         _ => {}
     }
-    let bytes =
-        std::fs::read(path).map_err(|e| SourceError::new(path, format!("cannot read: {e}")))?;
+    std::fs::File::open(path).map_err(|e| SourceError::new(path, format!("cannot read: {e}")))
+}
+
+pub fn read_file(path: &Path) -> Result<Vec<u8>, SourceError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    open_file(path)?
+        .read_to_end(&mut bytes)
+        .map_err(|e| SourceError::new(path, format!("cannot read: {e}")))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(SourceError::new(path, "file is empty"));
     }

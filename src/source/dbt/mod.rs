@@ -119,9 +119,7 @@ impl Source for Dbt {
         paths: &[PathBuf],
         options: &SourceOptions,
     ) -> (Vec<Run>, Vec<SourceError>) {
-        let mut runs = Vec::new();
-        let errors = self.parse_each(paths, options, &mut |r| runs.extend(r));
-        (runs, errors)
+        crate::source::collect_each(self, paths, options)
     }
 
     fn parse_each(

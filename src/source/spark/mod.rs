@@ -105,9 +105,7 @@ impl Source for Spark {
         paths: &[PathBuf],
         options: &SourceOptions,
     ) -> (Vec<Run>, Vec<SourceError>) {
-        let mut runs = Vec::new();
-        let errors = self.parse_each(paths, options, &mut |r| runs.extend(r));
-        (runs, errors)
+        crate::source::collect_each(self, paths, options)
     }
 
     fn folder_merge(
@@ -272,7 +270,7 @@ fn parse_app(files: &[PathBuf], options: &SourceOptions) -> Result<Vec<Run>, Sou
     // Spark renames a log (or a rolling folder's appstatus file) when the application ends.
     let running = match rolling_folder(first) {
         Some(folder) => rolling_in_progress(&folder),
-        None => first.extension().is_some_and(|e| e == "inprogress"),
+        None => is_in_progress(first),
     };
     let runs: Vec<Run> = app.finish(running).into_iter().collect();
     check_runs(first, runs)
@@ -307,19 +305,6 @@ impl Skipped {
     }
 }
 
-fn open(path: &Path) -> Result<std::fs::File, SourceError> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => {
-            return Err(SourceError::new(path, "is a directory, expected a file"))
-        }
-        Ok(m) if !m.is_file() => {
-            return Err(SourceError::new(path, crate::source::not_regular(path)))
-        }
-        _ => {}
-    }
-    std::fs::File::open(path).map_err(|e| SourceError::new(path, format!("cannot read: {e}")))
-}
-
 /// Feeds one file's events to `app`. `last`: the stream's last file, whose end may be cut
 /// mid-event (a log still written, a killed driver); anywhere else that is an error.
 fn read_log(
@@ -329,7 +314,7 @@ fn read_log(
     skipped: &mut Skipped,
 ) -> Result<(), SourceError> {
     let codec = Codec::of(path);
-    let file = open(path)?;
+    let file = crate::source::open_file(path)?;
     // Said before a codec reports an empty input as a cut frame.
     if file.metadata().is_ok_and(|m| m.len() == 0) {
         return Err(SourceError::new(path, "file is empty (no Spark events)"));

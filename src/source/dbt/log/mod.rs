@@ -46,7 +46,7 @@ use crate::record::{
 };
 use crate::report::report;
 use crate::source::time::Zone;
-use crate::source::{check_run, is_regular, not_regular, SourceError, SourceOptions};
+use crate::source::{check_run, is_regular, SourceError, SourceOptions};
 use crate::trace::semconv as sc;
 
 /// The root attribute of a run some of whose beginning or end is not in the log.
@@ -754,16 +754,9 @@ pub fn read_set(
     let mut errors = Vec::new();
     let mut readable = Vec::new();
     for f in files {
-        match std::fs::metadata(&f) {
-            Ok(m) if m.is_dir() => {
-                errors.push(SourceError::new(&f, "is a directory, expected a file"))
-            }
-            Ok(_) if !is_regular(&f) => errors.push(SourceError::new(&f, not_regular(&f))),
-            Ok(_) => match std::fs::File::open(&f) {
-                Ok(_) => readable.push(f),
-                Err(e) => errors.push(SourceError::new(&f, format!("cannot read: {e}"))),
-            },
-            Err(e) => errors.push(SourceError::new(&f, format!("cannot read: {e}"))),
+        match crate::source::open_file(&f) {
+            Ok(_) => readable.push(f),
+            Err(e) => errors.push(e),
         }
     }
     if readable.is_empty() {
@@ -867,14 +860,11 @@ fn content_id(tod: text::Tod, line: &str) -> String {
     let hash = Sha256::digest(line.as_bytes());
     let (secs, micros) = (tod / 1_000_000, tod % 1_000_000);
     format!(
-        "incomplete@{:02}:{:02}:{:02}.{micros:06}-{:02x}{:02x}{:02x}{:02x}",
+        "incomplete@{:02}:{:02}:{:02}.{micros:06}-{}",
         secs / 3600,
         secs / 60 % 60,
         secs % 60,
-        hash[0],
-        hash[1],
-        hash[2],
-        hash[3]
+        crate::trace::context::hex(&hash[..4])
     )
 }
 
