@@ -356,24 +356,30 @@ impl Points {
         }
     }
 
+    /// A metric's points beside the ones of the same name (or the metric itself, the first
+    /// time it is seen).
+    fn push(&mut self, metric: Metric) {
+        match self.metrics.iter_mut().find(|m| m.name == metric.name) {
+            Some(mine) => match (&mut mine.data, metric.data) {
+                (Some(metric::Data::Histogram(a)), Some(metric::Data::Histogram(b))) => {
+                    a.data_points.extend(b.data_points)
+                }
+                (Some(metric::Data::Sum(a)), Some(metric::Data::Sum(b))) => {
+                    a.data_points.extend(b.data_points)
+                }
+                (Some(metric::Data::Gauge(a)), Some(metric::Data::Gauge(b))) => {
+                    a.data_points.extend(b.data_points)
+                }
+                _ => {}
+            },
+            None => self.metrics.push(metric),
+        }
+    }
+
     /// Another run's points beside these (never merged into these series).
     fn concat(&mut self, other: Points) {
         for metric in other.metrics {
-            match self.metrics.iter_mut().find(|m| m.name == metric.name) {
-                Some(mine) => match (&mut mine.data, metric.data) {
-                    (Some(metric::Data::Histogram(a)), Some(metric::Data::Histogram(b))) => {
-                        a.data_points.extend(b.data_points)
-                    }
-                    (Some(metric::Data::Sum(a)), Some(metric::Data::Sum(b))) => {
-                        a.data_points.extend(b.data_points)
-                    }
-                    (Some(metric::Data::Gauge(a)), Some(metric::Data::Gauge(b))) => {
-                        a.data_points.extend(b.data_points)
-                    }
-                    _ => {}
-                },
-                None => self.metrics.push(metric),
-            }
+            self.push(metric);
         }
         self.series.clear();
     }
@@ -432,21 +438,7 @@ impl Points {
                 }),
                 _ => {}
             }
-            match self.metrics.iter_mut().find(|m| m.name == metric.name) {
-                Some(mine) => match (&mut mine.data, metric.data) {
-                    (Some(metric::Data::Histogram(a)), Some(metric::Data::Histogram(b))) => {
-                        a.data_points.extend(b.data_points)
-                    }
-                    (Some(metric::Data::Sum(a)), Some(metric::Data::Sum(b))) => {
-                        a.data_points.extend(b.data_points)
-                    }
-                    (Some(metric::Data::Gauge(a)), Some(metric::Data::Gauge(b))) => {
-                        a.data_points.extend(b.data_points)
-                    }
-                    _ => {}
-                },
-                None => self.metrics.push(metric),
-            }
+            self.push(metric);
         }
     }
 }
