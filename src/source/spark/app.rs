@@ -57,6 +57,7 @@ struct Sql {
     error: Option<String>,
 }
 
+#[derive(Default)]
 struct Job {
     start: Option<Millis>,
     end: Option<Millis>,
@@ -283,17 +284,7 @@ impl App {
             Kind::JobEnd => {
                 let e: JobEnd = serde_json::from_slice(line)?;
                 self.saw(e.time);
-                let job = self.jobs.entry(e.id).or_insert_with(|| Job {
-                    start: None,
-                    end: None,
-                    stage_ids: Vec::new(),
-                    sql: None,
-                    result: None,
-                    message: None,
-                    label: None,
-                    caller: None,
-                    attributes: Attributes::default(),
-                });
+                let job = self.jobs.entry(e.id).or_default();
                 job.end = e.time;
                 if let Some(result) = e.result {
                     job.message = result
@@ -377,17 +368,7 @@ impl App {
             self.stage_job.insert(*sid, e.id);
         }
         let sql = prop("spark.sql.execution.id").and_then(|s| s.parse().ok());
-        let job = self.jobs.entry(e.id).or_insert_with(|| Job {
-            start: None,
-            end: None,
-            stage_ids: Vec::new(),
-            sql: None,
-            result: None,
-            message: None,
-            label: None,
-            caller: None,
-            attributes: Attributes::default(),
-        });
+        let job = self.jobs.entry(e.id).or_default();
         job.label = description.or_else(|| prop("callSite.short"));
         // Local properties are per thread: each caller of a shared application can say who
         // it is (`sc.setLocalProperty("traceparent", …)`).
