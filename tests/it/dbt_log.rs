@@ -80,6 +80,25 @@ fn root(spans: &[ReceivedSpan]) -> &ReceivedSpan {
 }
 
 /// Spans by (trace id, span id); a key seen twice fails the test (a duplicate).
+/// Each span by (trace, span id): its name, times and parent.
+type Shape = BTreeMap<(String, String), (String, u64, u64, String)>;
+
+fn shape(spans: &[ReceivedSpan]) -> Shape {
+    keyed(spans)
+        .into_iter()
+        .map(|(k, s)| {
+            let parent = s.parent_id_hex();
+            let v = (
+                s.span.name,
+                s.span.start_time_unix_nano,
+                s.span.end_time_unix_nano,
+                parent,
+            );
+            (k, v)
+        })
+        .collect()
+}
+
 fn keyed(spans: &[ReceivedSpan]) -> HashMap<(String, String), ReceivedSpan> {
     let mut out = HashMap::new();
     for s in spans {
@@ -659,21 +678,6 @@ fn rotated_text_log_is_read_oldest_first_as_one_stream() {
         )),
         "{err}"
     );
-    let shape = |spans: &[ReceivedSpan]| -> BTreeMap<(String, String), (String, u64, u64, String)> {
-        keyed(spans)
-            .into_iter()
-            .map(|(k, s)| {
-                let parent = s.parent_id_hex();
-                let v = (
-                    s.span.name,
-                    s.span.start_time_unix_nano,
-                    s.span.end_time_unix_nano,
-                    parent,
-                );
-                (k, v)
-            })
-            .collect()
-    };
     assert_eq!(shape(&wrong_zone), shape(&merged));
 }
 
@@ -802,21 +806,6 @@ fn interleaved_json_invocations_are_told_apart_by_their_ids() {
     let interleaved = dbt(&[&logs.join("dbt.log")], &[]);
     assert_eq!(by_trace(&interleaved).len(), 2);
     assert_eq!(interleaved.len(), alone.len());
-    let shape = |spans: &[ReceivedSpan]| -> BTreeMap<(String, String), (String, u64, u64, String)> {
-        keyed(spans)
-            .into_iter()
-            .map(|(k, s)| {
-                let parent = s.parent_id_hex();
-                let v = (
-                    s.span.name,
-                    s.span.start_time_unix_nano,
-                    s.span.end_time_unix_nano,
-                    parent,
-                );
-                (k, v)
-            })
-            .collect()
-    };
     assert_eq!(shape(&interleaved), shape(&alone));
 }
 
